@@ -1,0 +1,110 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Settings shared by every target.
+let swiftSettings: [SwiftSetting] = [
+    // Existentials must be spelled `any P`, so their cost is visible.
+    .enableUpcomingFeature("ExistentialAny"),
+    // A file sees only the modules it imports itself.
+    .enableUpcomingFeature("MemberImportVisibility"),
+    // Imports are internal unless a public API exposes the module (`public import`).
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "quarry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "api", targets: ["api"]),
+        .executable(name: "worker", targets: ["worker"]),
+        .executable(name: "janitor", targets: ["janitor"]),
+        .executable(name: "quarry", targets: ["quarry"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        // MARK: C libraries (Debian packages through pkg-config)
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+
+        // MARK: Libraries
+        .target(name: "QuarryLog", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .target(name: "Models", swiftSettings: swiftSettings),
+        .target(
+            name: "Queue",
+            dependencies: ["Postgres", "Models", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Extraction",
+            dependencies: ["Models", "CLibXML2", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Alerts",
+            dependencies: ["CCurl", "Models", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WorkerService",
+            dependencies: [
+                "Queue", "Postgres", "Models", "QuarryLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "JanitorService",
+            dependencies: [
+                "Queue", "Postgres", "Models", "Alerts", "QuarryLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "worker",
+            dependencies: ["WorkerService", "QuarryLog", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "janitor",
+            dependencies: ["JanitorService", "QuarryLog", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "api",
+            dependencies: [
+                "Queue", "Postgres", "Models", "QuarryLog",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "quarry",
+            dependencies: [
+                "Queue", "Postgres", "Models", "QuarryLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "Postgres", "Models"], swiftSettings: swiftSettings),
+        .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Models"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "Models"], swiftSettings: swiftSettings),
+    ]
+)
