@@ -54,9 +54,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "OpsHTTP",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "WorkerService",
             dependencies: [
-                "Queue", "Postgres", "Models", "QuarryLog",
+                "Queue", "Postgres", "Models", "QuarryLog", "OpsHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -65,7 +73,7 @@ let package = Package(
         .target(
             name: "JanitorService",
             dependencies: [
-                "Queue", "Postgres", "Models", "Alerts", "QuarryLog",
+                "Queue", "Postgres", "Models", "Alerts", "QuarryLog", "OpsHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -75,12 +83,12 @@ let package = Package(
         // MARK: Executables
         .executableTarget(
             name: "worker",
-            dependencies: ["WorkerService", "QuarryLog", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["WorkerService", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "janitor",
-            dependencies: ["JanitorService", "QuarryLog", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["JanitorService", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -1,1 +1,39 @@
-print("not yet")
+import Foundation
+import Logging
+import Postgres
+import QuarryLog
+import Queue
+import ServiceLifecycle
+import UnixSignals
+import WorkerService
+
+QuarryLogging.bootstrap(service: "worker")
+let logger = Logger(label: "quarry.worker")
+
+do {
+    let configuration = try WorkerConfiguration.fromEnvironment()
+    let pool = PostgresPool(
+        configuration: .init(conninfo: configuration.databaseURL, maxConnections: configuration.poolSize, applicationName: "quarry-worker"),
+        logger: logger)
+    if ProcessInfo.processInfo.environment["QUARRY_AUTO_MIGRATE"] == "1", let dir = MigrationRunner.locateDirectory() {
+        let runner = try MigrationRunner(directory: dir)
+        _ = try await pool.withConnection { try runner.apply(on: $0) }
+    }
+    let store = JobStore(pool: pool, retry: configuration.retry)
+    let registry = WorkerRegistry.make()
+    let worker = QueueWorker(configuration: configuration, store: store, registry: registry, logger: logger)
+    var services: [any Service] = [worker]
+    if let port = configuration.metricsPort {
+        services.append(WorkerHTTPEndpoint(port: port, worker: worker, pool: pool, logger: logger))
+    }
+    let group = ServiceGroup(
+        configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+    try await group.run()
+    pool.close()
+} catch {
+    logger.critical("worker failed", metadata: ["error": "\(error)"])
+    exit(1)
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Shared set-up for scripts/run, scripts/test, scripts/chaos: installs what is missing and
+# manages a throwaway local PostgreSQL cluster. Source it; don't run it.
+set -euo pipefail
+
+QUARRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="/opt/swift/usr/bin:$PATH"
+APT_PACKAGES=(libpq-dev libcurl4-openssl-dev libxml2-dev libfreexl-dev pkg-config postgresql postgresql-contrib
+              poppler-utils util-linux curl python3-venv)
+
+log() { printf '\033[1m[quarry]\033[0m %s\n' "$*" >&2; }
+
+ensure_packages() {
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        log "installing: ${missing[*]}"
+        local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    command -v swift >/dev/null || { log "swift toolchain not found (expected /opt/swift)"; exit 1; }
+}
+
+pg_bindir() {
+    local d
+    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && echo "$d"; done | sort -V | tail -1
+}
+
+free_port() {
+    python3 - <<'PY'
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+# pg_start DATADIR PORT: initdb (if needed) and start a cluster; exports DATABASE_URL and PG_* helpers.
+pg_start() {
+    local data="$1" port="$2" bin; bin="$(pg_bindir)"
+    [ -n "$bin" ] || { log "PostgreSQL server binaries not found"; exit 1; }
+    local as=()
+    if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+    mkdir -p "$data"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$data"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        "${as[@]}" "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        cat >>"$data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$data'
+max_connections = 300
+shared_buffers = 256MB
+fsync = ${PG_FSYNC:-on}
+synchronous_commit = ${PG_SYNCHRONOUS_COMMIT:-on}
+full_page_writes = ${PG_FSYNC:-on}
+max_wal_size = 2GB
+log_min_messages = warning
+CONF
+    fi
+    "${as[@]}" "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 -o "-p $port" start >/dev/null
+    export PGDATA_DIR="$data" PG_PORT="$port" PG_BIN="$bin"
+    export PG_CTL_AS="${as[*]:-}"
+    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAc \
+        "SELECT 1 FROM pg_database WHERE datname='quarry'" | grep -q 1 ||
+        "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE quarry" >/dev/null
+    export DATABASE_URL="postgresql://postgres@127.0.0.1:$port/quarry"
+    log "PostgreSQL on port $port ($data)"
+}
+
+pg_stop() {
+    [ -n "${PGDATA_DIR:-}" ] || return 0
+    local as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    "${as[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+build_release() {
+    log "building (release)…"
+    (cd "$QUARRY_ROOT" && swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' | tail -5)
+    export QUARRY_BIN="$(cd "$QUARRY_ROOT" && swift build -c release --show-bin-path)"
+}
