@@ -118,11 +118,11 @@ public final class CurlHTTPClient: HTTPClient {
         }
         guard isToken(request.method) else { throw invalid("bad method") }
         for (name, value) in request.headers {
-            guard isToken(name), !value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+            guard isToken(name), !hasControlBreak(value) else {
                 throw invalid("bad header")
             }
         }
-        guard !request.url.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else { throw invalid("bad url") }
+        guard !hasControlBreak(request.url) else { throw invalid("bad url") }
 
         guard let handle = curl_easy_init() else {
             throw AlertError(.networkError, "curl_easy_init failed", retryable: true)
@@ -232,6 +232,11 @@ public final class CurlHTTPClient: HTTPClient {
     private static func milliseconds(_ duration: Duration) -> Int {
         let (seconds, attoseconds) = duration.components
         return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+    }
+
+    /// CR, LF or NUL anywhere (checked on bytes: `"\r\n"` is a single `Character`).
+    private static func hasControlBreak(_ string: String) -> Bool {
+        string.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
     }
 
     /// RFC 9110 token characters (method and header names).

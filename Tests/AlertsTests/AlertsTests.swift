@@ -310,6 +310,92 @@ struct DispatcherTests {
     }
 }
 
+@Suite("Curl client")
+struct CurlClientTests {
+    @Test func responseBodyIsCappedButStatusKept() async throws {
+        let receiver = try WebhookReceiver(.respond([200]), responseBody: [UInt8](repeating: UInt8(ascii: "a"), count: 200_000))
+        defer { receiver.stop() }
+        let client = CurlHTTPClient(configuration: HTTPClientConfiguration(maxResponseBodyBytes: 1000))
+        let response = try await client.send(WebhookRequest(url: receiver.url(), body: Array("{}".utf8)))
+        #expect(response.status == 200)
+        #expect(response.body.count == 1000)
+        #expect(response.body.allSatisfy { $0 == UInt8(ascii: "a") })
+    }
+
+    @Test func smallResponseBodyIsReturnedWhole() async throws {
+        let receiver = try WebhookReceiver(.respond([202]), responseBody: Array(#"{"status":"success"}"#.utf8))
+        defer { receiver.stop() }
+        let response = try await CurlHTTPClient().send(WebhookRequest(url: receiver.url(), body: Array("x".utf8)))
+        #expect(response.status == 202)
+        #expect(String(decoding: response.body, as: UTF8.self) == #"{"status":"success"}"#)
+        #expect(receiver.requests.first?.body == Array("x".utf8))
+    }
+
+    @Test func redirectsAreNotFollowed() async throws {
+        let receiver = try WebhookReceiver(.respond([302, 200]))
+        defer { receiver.stop() }
+        let error = await #expect(throws: AlertError.self) {
+            try await WebhookNotifier(url: receiver.url(), secret: nil).send(sampleAlert())
+        }
+        #expect(error?.httpStatus == 302)
+        #expect(error?.retryable == false)
+        #expect(receiver.requests.map(\.path) == ["/hook"])
+    }
+
+    @Test func nonHTTPSchemesAreRefused() async throws {
+        let error = await #expect(throws: AlertError.self) {
+            _ = try await CurlHTTPClient().send(WebhookRequest(url: "file:///etc/passwd"))
+        }
+        #expect(error?.code == .networkError)
+        #expect(error?.retryable == false)
+    }
+
+    @Test func headerInjectionIsRejected() async throws {
+        let receiver = try WebhookReceiver(.respond([200]))
+        defer { receiver.stop() }
+        await #expect(throws: AlertError.self) {
+            _ = try await CurlHTTPClient().send(WebhookRequest(url: receiver.url(), headers: [("X-A", "b\r\nX-Evil: 1")]))
+        }
+        #expect(receiver.requests.isEmpty)
+    }
+
+    /// Blocking transfers must not occupy Swift's cooperative pool (2 threads on this machine).
+    @Test func blockingTransfersDoNotStarveTheCooperativePool() async throws {
+        let receiver = try WebhookReceiver(.silent)
+        defer { receiver.stop() }
+        let client = CurlHTTPClient(configuration: HTTPClientConfiguration(connectTimeout: .seconds(1), totalTimeout: .seconds(1)))
+        let transfers = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { _ = try? await client.send(WebhookRequest(url: receiver.url(), body: [1])) }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        let probes = await withTaskGroup(of: Int.self) { group in
+            for value in 0..<8 { group.addTask { value } }
+            return await group.reduce(0, +)
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(probes == 28)
+        #expect(elapsed < .milliseconds(500))
+        await transfers.value
+    }
+
+    @Test func cancellationAbortsTheTransfer() async throws {
+        let receiver = try WebhookReceiver(.silent)
+        defer { receiver.stop() }
+        let client = CurlHTTPClient(configuration: HTTPClientConfiguration(totalTimeout: .seconds(30)))
+        let start = ContinuousClock.now
+        let task = Task { try await client.send(WebhookRequest(url: receiver.url(), body: [1])) }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await task.value }
+        #expect(ContinuousClock.now - start < .seconds(3))
+    }
+}
+
 @Suite("Configuration")
 struct ConfigurationTests {
     @Test func fromEnvironment() {

@@ -33,6 +33,7 @@ final class WebhookReceiver: @unchecked Sendable {
     let port: Int
     private let listener: Int32
     private let mode: Mode
+    private let responseBody: [UInt8]?
     private let lock = NSLock()
     private var _requests: [ReceivedRequest] = []
     private var stopped = false
@@ -40,8 +41,10 @@ final class WebhookReceiver: @unchecked Sendable {
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
-    init(_ mode: Mode = .respond([200])) throws {
+    /// `responseBody` replaces the default small JSON body of every answer.
+    init(_ mode: Mode = .respond([200]), responseBody: [UInt8]? = nil) throws {
         self.mode = mode
+        self.responseBody = responseBody
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ReceiverError.socket(errno) }
         var yes: Int32 = 1
@@ -121,10 +124,12 @@ final class WebhookReceiver: @unchecked Sendable {
             lock.withLock { heldConnections.append(connection) }
         case .respond(let statuses):
             let status = statuses.isEmpty ? 200 : statuses[min(index, statuses.count - 1)]
-            let body = #"{"status":"\#(status)"}"#
-            let response = "HTTP/1.1 \(status) \(reason(status))\r\nContent-Type: application/json\r\n"
-                + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-            writeAll(connection, Array(response.utf8))
+            let body = responseBody ?? Array(#"{"status":"\#(status)"}"#.utf8)
+            // 3xx answers point elsewhere on this server, so a followed redirect would be recorded.
+            let location = (300...399).contains(status) ? "Location: /redirected\r\n" : ""
+            let head = "HTTP/1.1 \(status) \(reason(status))\r\nContent-Type: application/json\r\n\(location)"
+                + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            writeAll(connection, Array(head.utf8) + body)
             close(connection)
         }
     }
@@ -197,6 +202,7 @@ final class WebhookReceiver: @unchecked Sendable {
         switch status {
         case 200: "OK"
         case 202: "Accepted"
+        case 302: "Found"
         case 400: "Bad Request"
         case 404: "Not Found"
         case 429: "Too Many Requests"
