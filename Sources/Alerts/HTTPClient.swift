@@ -161,11 +161,10 @@ public final class CurlHTTPClient: HTTPClient {
             check(CCurl_setopt_long(handle, CURLOPT_POST, 1))
             check(CCurl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, request.body.count))
             // COPYPOSTFIELDS copies `POSTFIELDSIZE` bytes, so the Swift array need not outlive this call.
-            request.body.withUnsafeBytes { raw in
-                var empty: UInt8 = 0
-                let pointer = raw.baseAddress.map { UnsafeMutableRawPointer(mutating: $0) }
-                    ?? withUnsafeMutablePointer(to: &empty) { UnsafeMutableRawPointer($0) }
-                check(CCurl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, pointer))
+            // An empty body still needs a valid pointer; curl copies 0 bytes from it.
+            let payload = request.body.isEmpty ? [UInt8(0)] : request.body
+            payload.withUnsafeBytes { raw in
+                check(CCurl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress)))
             }
             if method != "POST" {
                 check(CCurl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method))
