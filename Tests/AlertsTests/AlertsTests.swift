@@ -331,6 +331,18 @@ struct CurlClientTests {
         #expect(receiver.requests.first?.body == Array("x".utf8))
     }
 
+    @Test func emptyBodyAndCustomMethod() async throws {
+        let receiver = try WebhookReceiver(.respond([200]))
+        defer { receiver.stop() }
+        let client = CurlHTTPClient()
+        #expect(try await client.send(WebhookRequest(url: receiver.url("/a"))).status == 200)
+        #expect(try await client.send(WebhookRequest(url: receiver.url("/b"), method: "PUT", body: Array("hi".utf8))).status == 200)
+        let requests = receiver.requests
+        #expect(requests.map(\.method) == ["POST", "PUT"])
+        #expect(requests.map(\.path) == ["/a", "/b"])
+        #expect(requests.map(\.body) == [[], Array("hi".utf8)])
+    }
+
     @Test func redirectsAreNotFollowed() async throws {
         let receiver = try WebhookReceiver(.respond([302, 200]))
         defer { receiver.stop() }
