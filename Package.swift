@@ -113,6 +113,10 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Postgres", "Models"], swiftSettings: swiftSettings),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Models"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "Models"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AlertsTests",
+            dependencies: ["Alerts", "Models", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
