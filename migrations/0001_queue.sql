@@ -36,7 +36,7 @@ CREATE TABLE quarry.jobs (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     started_at       timestamptz,
     completed_at     timestamptz
-) WITH (fillfactor = 85);
+) WITH (fillfactor = 85, autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
 
 CREATE INDEX jobs_claim_idx ON quarry.jobs (priority DESC, run_at, id) WHERE status = 'queued';
 CREATE INDEX jobs_processing_idx ON quarry.jobs (heartbeat_at) WHERE status = 'processing';
@@ -132,7 +132,9 @@ END $$;
 CREATE FUNCTION quarry.claim(p_worker text, p_kinds text[], p_limit integer)
 RETURNS TABLE (id uuid, org_id uuid, kind text, payload jsonb, upload_id uuid, priority integer,
                attempt integer, max_attempts integer, lease_token uuid, created_at timestamptz)
-LANGUAGE plpgsql AS $$
+-- Statistics lag right after a bulk enqueue; a sequential scan + sort over the whole table would
+-- then be chosen and cost 10x. The claim index always serves this query, so force it.
+LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off AS $$
 DECLARE v_token uuid := gen_random_uuid();
 BEGIN
     RETURN QUERY
