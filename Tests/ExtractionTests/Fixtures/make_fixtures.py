@@ -12,7 +12,7 @@ p = lambda name: os.path.join(here, name)
 
 # CSV variants
 rows = [["id", "name", "city"], ["1", "Zoë", "Köln"], ["2", "Renée", "Besançon"]]
-open(p("utf16le.csv"), "wb").write("\ufeff".encode("utf-16-le") + "\r\n".join(",".join(r) for r in rows).encode("utf-16-le") + b"\r\n")
+open(p("utf16le.csv"), "wb").write("\ufeff".encode("utf-16-le") + "\r\n".join(",".join(r) for r in rows).encode("utf-16-le") + "\r\n".encode("utf-16-le"))
 open(p("utf16be.csv"), "wb").write("\ufeff".encode("utf-16-be") + "\n".join("\t".join(r) for r in rows).encode("utf-16-be") + b"")
 open(p("cp1252.csv"), "wb").write("\r\n".join(",".join(r) for r in rows + [["3", "Price €5", "“quoted”"]]).encode("cp1252") + b"\r\n")
 open(p("semicolon.csv"), "wb").write("name;price;note\nWidget;12,50;ok\nGadget;3,10;\"a;b\"\n".encode())
