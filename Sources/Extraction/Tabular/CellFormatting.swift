@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Spreadsheet number → text without float noise.
+enum NumberText {
+    /// `"12.500000000000002"` → `"12.5"`, `"3.0"` → `"3"`, integers kept verbatim; 15 significant digits like Excel.
+    static func clean(_ raw: String) -> String {
+        var allDigits = !raw.isEmpty
+        for (i, b) in raw.utf8.enumerated() where !((b >= 0x30 && b <= 0x39) || (i == 0 && b == 0x2D && raw.utf8.count > 1)) {
+            allDigits = false
+            break
+        }
+        if allDigits { return raw }
+        guard let d = Double(raw), d.isFinite else { return raw }
+        return format(d)
+    }
+
+    static func format(_ d: Double) -> String {
+        if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
+        var buf = [CChar](repeating: 0, count: 40)
+        let n = withVaList([d]) { vsnprintf(&buf, 40, "%.15g", $0) }
+        guard n > 0 else { return String(d) }
+        return String(decoding: buf.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// What a number format displays.
+enum DateKind: Sendable { case none, date, time, dateTime }
+
+/// Excel serial dates → ISO 8601 text.
+enum ExcelDate {
+    /// Classifies a built-in number format id.
+    static func builtin(_ id: Int) -> DateKind {
+        switch id {
+        case 14...17, 27...31, 34...36, 50...58: .date
+        case 18...21, 32, 33, 45...47: .time
+        case 22: .dateTime
+        default: .none
+        }
+    }
+
+    /// Classifies a custom format code (quoted text, escapes and `[…]` sections ignored).
+    static func classify(_ code: String) -> DateKind {
+        var cleaned: [UInt8] = []
+        var inQuote = false, inBracket = false, escape = false
+        let section = code.utf8.split(separator: UInt8(ascii: ";"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
+        for b in section {
+            if escape { escape = false; continue }
+            if inQuote { if b == UInt8(ascii: "\"") { inQuote = false }; continue }
+            if inBracket { if b == UInt8(ascii: "]") { inBracket = false }; continue }
+            switch b {
+            case UInt8(ascii: "\""): inQuote = true
+            case UInt8(ascii: "["): inBracket = true
+            case UInt8(ascii: "\\"), UInt8(ascii: "_"), UInt8(ascii: "*"): escape = true
+            default: cleaned.append(b | 0x20)
+            }
+        }
+        let has = { (c: Character) in cleaned.contains(c.asciiValue ?? 0) }
+        let time = has("h") || has("s")
+        let date = has("y") || has("d") || (has("m") && !time)
+        switch (date, time) {
+        case (true, true): return .dateTime
+        case (true, false): return .date
+        case (false, true): return .time
+        default: return .none
+        }
+    }
+
+    /// Formats serial `value` as `yyyy-MM-dd`, `HH:mm:ss` or `yyyy-MM-ddTHH:mm:ss`.
+    static func format(_ value: Double, kind: DateKind, date1904: Bool) -> String? {
+        guard value.isFinite, value >= 0, value < 2_958_466 else { return nil }
+        var totalSeconds = Int64((value * 86400).rounded())
+        var days = totalSeconds / 86400
+        totalSeconds -= days * 86400
+        if date1904 {
+            days += 1462 // 1904-01-01 is serial 1462 in the 1900 system
+        } else if days < 60 {
+            days += 1 // Excel's fictitious 1900-02-29
+        }
+        // days since 1899-12-30 → civil date
+        let (y, m, d) = civil(fromDaysSinceEpoch: days - 25569)
+        let h = totalSeconds / 3600, mi = (totalSeconds / 60) % 60, s = totalSeconds % 60
+        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let datePart = "\(String(repeating: "0", count: max(0, 4 - String(y).count)))\(y)-\(two(m))-\(two(d))"
+        let timePart = "\(two(h)):\(two(mi)):\(two(s))"
+        switch kind {
+        case .date: return datePart
+        case .time: return value < 1 ? timePart : "\(datePart)T\(timePart)"
+        case .dateTime: return "\(datePart)T\(timePart)"
+        case .none: return nil
+        }
+    }
+
+    /// Howard Hinnant's days → (year, month, day), days since 1970-01-01.
+    static func civil(fromDaysSinceEpoch z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? y + 1 : y, m, d)
+    }
+}

@@ -1,0 +1,244 @@
+import CLibXML2
+import Models
+
+/// Streams one worksheet of an XLSX workbook.
+///
+/// Parts are inflated to temp files under the ZIP caps (`.zipBomb`) and read with a hardened libxml2
+/// pull reader (`.xmlForbidden` on any DTD). Shared strings are held in memory, capped at
+/// `maxUnpackedEntryBytes`. Numbers come out without float noise, date-styled numbers as ISO 8601
+/// (`date1904` respected), booleans as `true`/`false`, errors as their text (`#DIV/0!`).
+/// Cells absent between two values become ""; rows with no value are not delivered.
+public struct XLSXReader: TabularReader {
+    /// Source path.
+    public let path: String
+    /// Options (sheet selection).
+    public let options: TabularOptions
+
+    /// Creates a reader.
+    public init(path: String, options: TabularOptions = TabularOptions()) {
+        self.path = path
+        self.options = options
+    }
+
+    public func read(
+        limits: ExtractionLimits,
+        isCancelled: @Sendable () -> Bool,
+        progress: (_ bytesRead: Int64) -> Void,
+        onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
+    ) throws {
+        try withoutActuallyEscaping(isCancelled) { isCancelled in
+            try run(limits: limits, isCancelled: isCancelled, progress: progress, onRow: onRow)
+        }
+    }
+
+    private func run(
+        limits: ExtractionLimits,
+        isCancelled: @escaping @Sendable () -> Bool,
+        progress: (_ bytesRead: Int64) -> Void,
+        onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
+    ) throws {
+        let fileSize = try ChunkedFile(path: path).size
+        if fileSize > limits.maxFileBytes {
+            throw JobError(.fileTooLarge, "file is \(fileSize) bytes, limit \(limits.maxFileBytes)", details: ["bytes": String(fileSize)])
+        }
+        if fileSize == 0 { throw JobError(.emptyFile, "file is empty") }
+        let zip = try ZipContainer(path: path, limits: limits)
+        let workbook = try XLSXWorkbook.load(zip, isCancelled: isCancelled)
+        let sheet = try select(workbook)
+        let shared = try loadSharedStrings(zip, limits: limits, isCancelled: isCancelled)
+        let part = try zip.extract(sheet.part, isCancelled: isCancelled)
+        let xml = try XMLPullReader(path: part.path, what: sheet.part)
+        var gate = RowGate(limits: limits, isCancelled: isCancelled)
+
+        var rowNumber = 0
+        var fields: [String] = []
+        var hasValue = false
+        var cells = 0
+        var col = -1
+        func finishRow() throws {
+            if hasValue {
+                try gate.admit(rowNumber: rowNumber)
+                try onRow(rowNumber, fields)
+            }
+            fields.removeAll(keepingCapacity: true)
+            hasValue = false
+        }
+        var nodes = 0
+        while try xml.read() {
+            nodes += 1
+            if nodes & 0xFFF == 0 {
+                try gate.checkCancelled()
+                if part.size > 0 { progress(Int64(Double(fileSize) * min(1, Double(xml.bytesConsumed) / Double(part.size)))) }
+            }
+            let type = xml.nodeType
+            if type == XMLPullReader.endElementType {
+                if xml.nameIs("row") { try finishRow() } else if xml.nameIs("sheetData") { break }
+                continue
+            }
+            guard type == XMLPullReader.elementType else { continue }
+            if xml.nameIs("row") {
+                var r: Int?
+                xml.forEachAttribute { n, v in if n.isEqual("r") { r = Int(String(cString: v)) } }
+                rowNumber = r ?? rowNumber + 1
+                col = -1
+                if xml.isEmptyElement { try finishRow() }
+            } else if xml.nameIs("c") {
+                cells += 1
+                if cells > limits.maxCellsScanned {
+                    throw JobError(.rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) cells", details: ["row": String(rowNumber), "limit": String(limits.maxCellsScanned), "reason": "cells"])
+                }
+                var ref: Int?
+                var type: String?
+                var style = 0
+                xml.forEachAttribute { n, v in
+                    if n.isEqual("r") { ref = Self.column(of: v) }
+                    else if n.isEqual("t") { type = String(cString: v) }
+                    else if n.isEqual("s") { style = Int(String(cString: v)) ?? 0 }
+                }
+                col = ref ?? col + 1
+                if xml.isEmptyElement { continue }
+                let (raw, inline) = try readCell(xml)
+                let value = try cellText(raw: raw, inline: inline, type: type, style: style, shared: shared, workbook: workbook, row: rowNumber, col: col)
+                guard !value.isEmpty else { continue }
+                if col >= limits.maxColumns { throw JobError.tooManyColumns(col + 1, limit: limits.maxColumns, row: rowNumber) }
+                while fields.count <= col { fields.append("") }
+                fields[col] = value
+                hasValue = true
+            }
+        }
+        progress(fileSize)
+    }
+
+    /// Reads a `<c>`'s children: the `<v>` text and the inline-string text (phonetic runs skipped).
+    private func readCell(_ xml: XMLPullReader) throws -> (String?, String?) {
+        let depth = xml.depth
+        var raw: String?
+        var inline: String?
+        var phonetic = false
+        while try xml.read() {
+            let t = xml.nodeType
+            if t == XMLPullReader.endElementType {
+                if xml.depth == depth { break }
+                if xml.nameIs("rPh") { phonetic = false }
+                continue
+            }
+            guard t == XMLPullReader.elementType else { continue }
+            if xml.nameIs("v") {
+                raw = try xml.elementText()
+            } else if xml.nameIs("rPh") {
+                phonetic = !xml.isEmptyElement
+            } else if xml.nameIs("t") && !phonetic {
+                inline = (inline ?? "") + (try xml.elementText())
+            }
+        }
+        return (raw, inline)
+    }
+
+    private func cellText(raw: String?, inline: String?, type: String?, style: Int, shared: [String],
+                          workbook: XLSXWorkbook, row: Int, col: Int) throws -> String {
+        switch type {
+        case "s":
+            guard let raw, let idx = Int(String(raw.filter { !$0.isWhitespace })), idx >= 0, idx < shared.count else {
+                throw JobError(.malformedFile, "shared string index out of range at \(Self.columnName(col))\(row)",
+                               details: ["row": String(row), "column": Self.columnName(col)])
+            }
+            return shared[idx]
+        case "inlineStr":
+            return inline ?? raw ?? ""
+        case "b":
+            return raw.map { $0 == "1" || $0.lowercased() == "true" ? "true" : "false" } ?? ""
+        case "e", "str", "d":
+            return raw ?? inline ?? ""
+        default:
+            guard let raw, !raw.isEmpty else { return inline ?? "" }
+            if style > 0 && style < workbook.styleKinds.count, workbook.styleKinds[style] != .none,
+               let d = Double(raw), let text = ExcelDate.format(d, kind: workbook.styleKinds[style], date1904: workbook.date1904) {
+                return text
+            }
+            return NumberText.clean(raw)
+        }
+    }
+
+    private func select(_ workbook: XLSXWorkbook) throws -> XLSXWorkbook.Sheet {
+        let names = workbook.sheets.map(\.name).joined(separator: ", ")
+        guard !workbook.sheets.isEmpty else { throw JobError(.malformedFile, "workbook has no sheets") }
+        switch options.sheet {
+        case nil:
+            return workbook.sheets[0]
+        case .index(let i):
+            guard i >= 0 && i < workbook.sheets.count else {
+                throw JobError(.invalidConfig, "sheet index \(i) out of range (sheets: \(names))", details: ["sheet": String(i), "sheets": names])
+            }
+            return workbook.sheets[i]
+        case .name(let name):
+            if let s = workbook.sheets.first(where: { $0.name == name }) ?? workbook.sheets.first(where: { $0.name.lowercased() == name.lowercased() }) {
+                return s
+            }
+            throw JobError(.invalidConfig, "no sheet named \"\(name)\" (sheets: \(names))", details: ["sheet": name, "sheets": names])
+        }
+    }
+
+    private func loadSharedStrings(_ zip: ZipContainer, limits: ExtractionLimits, isCancelled: @Sendable () -> Bool) throws -> [String] {
+        guard zip.entry("xl/sharedStrings.xml") != nil else { return [] }
+        let part = try zip.extract("xl/sharedStrings.xml", isCancelled: isCancelled)
+        let xml = try XMLPullReader(path: part.path, what: "xl/sharedStrings.xml")
+        var table: [String] = []
+        var current = ""
+        var phonetic = false
+        var total = 0
+        var nodes = 0
+        while try xml.read() {
+            nodes += 1
+            if nodes & 0xFFF == 0, isCancelled() { throw JobError.cancelledExtraction }
+            let t = xml.nodeType
+            if t == XMLPullReader.endElementType {
+                if xml.nameIs("si") {
+                    total += current.utf8.count + 16
+                    if Int64(total) > limits.maxUnpackedEntryBytes {
+                        throw JobError(.zipBomb, "shared strings exceed \(limits.maxUnpackedEntryBytes) bytes", details: ["limit": String(limits.maxUnpackedEntryBytes)])
+                    }
+                    table.append(current)
+                    current = ""
+                } else if xml.nameIs("rPh") { phonetic = false }
+                continue
+            }
+            guard t == XMLPullReader.elementType else { continue }
+            if xml.nameIs("si") {
+                current = ""
+                if xml.isEmptyElement { table.append("") }
+            } else if xml.nameIs("rPh") {
+                phonetic = !xml.isEmptyElement
+            } else if xml.nameIs("t") && !phonetic {
+                current += try xml.elementText()
+            }
+        }
+        return table
+    }
+
+    /// `C5` → 2 (0-based column), nil when the reference has no letters.
+    static func column(of ref: UnsafePointer<UInt8>) -> Int? {
+        var i = 0
+        var col = 0
+        while true {
+            let b = ref[i] & ~0x20
+            guard b >= 0x41 && b <= 0x5A else { break }
+            col = col * 26 + Int(b - 0x40)
+            if col > 1_000_000 { return nil }
+            i += 1
+        }
+        return i == 0 ? nil : col - 1
+    }
+
+    /// 2 → "C".
+    static func columnName(_ index: Int) -> String {
+        var n = index + 1
+        var s = ""
+        while n > 0 {
+            let r = (n - 1) % 26
+            s = String(Character(Unicode.Scalar(UInt8(65 + r)))) + s
+            n = (n - 1) / 26
+        }
+        return s
+    }
+}
+

@@ -1,0 +1,64 @@
+import Foundation
+import Models
+import ZIPFoundation
+
+/// A ZIP archive whose entries are inflated to private temp files while counting the bytes actually
+/// produced: past `maxUnpackedEntryBytes` for one entry or `maxUnpackedTotalBytes` overall → `.zipBomb`.
+/// Declared sizes and ratios are never trusted. The temp directory is removed on deinit.
+final class ZipContainer {
+    private let archive: Archive
+    private let limits: ExtractionLimits
+    private let tempDir: URL
+    private(set) var totalInflated: Int64 = 0
+
+    init(path: String, limits: ExtractionLimits) throws {
+        do {
+            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read, pathEncoding: nil)
+        } catch {
+            throw JobError(.malformedFile, "not a readable ZIP container: \(error)")
+        }
+        self.limits = limits
+        tempDir = FileManager.default.temporaryDirectory.appendingPathComponent("quarry-zip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tempDir, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: tempDir) }
+
+    /// The entry at `path` (exact, then case-insensitive).
+    func entry(_ path: String) -> Entry? {
+        if let e = archive[path] { return e }
+        let lower = path.lowercased()
+        return archive.first { $0.path.lowercased() == lower }
+    }
+
+    /// Inflates `path` to a temp file and returns the file's path and size.
+    func extract(_ path: String, isCancelled: @Sendable () -> Bool) throws -> (path: String, size: Int64) {
+        guard let entry = entry(path) else {
+            throw JobError(.malformedFile, "missing \(path) in the container", details: ["entry": path])
+        }
+        let target = tempDir.appendingPathComponent(UUID().uuidString).path
+        guard let out = fopen(target, "wb") else { throw JobError(.extractionError, "cannot create temp file") }
+        var entryBytes: Int64 = 0
+        let limits = self.limits
+        var total = totalInflated
+        defer { fclose(out); totalInflated = total }
+        do {
+            _ = try archive.extract(entry, bufferSize: 64 * 1024, skipCRC32: false) { data in
+                entryBytes += Int64(data.count)
+                total += Int64(data.count)
+                if entryBytes > limits.maxUnpackedEntryBytes || total > limits.maxUnpackedTotalBytes {
+                    throw JobError(.zipBomb, "\(path) inflates past the unpack limit",
+                                   details: ["entry": path, "inflated": String(entryBytes), "limit": String(min(limits.maxUnpackedEntryBytes, limits.maxUnpackedTotalBytes))])
+                }
+                if isCancelled() { throw JobError.cancelledExtraction }
+                let written = data.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, out) }
+                if written != data.count { throw JobError(.extractionError, "cannot write temp file") }
+            }
+        } catch let error as JobError {
+            throw error
+        } catch {
+            throw JobError(.malformedFile, "corrupt ZIP entry \(path): \(error)", details: ["entry": path])
+        }
+        return (target, entryBytes)
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+@testable import Extraction
+import Models
+
+@Suite struct TabularSpreadsheetTests {
+    @Test func xlsxValuesDatesBooleansAndGaps() throws {
+        let rows = try TabularFixture.rows(.xlsx, TabularFixture.path("products.xlsx"))
+        #expect(rows.map(\.0) == [1, 2, 3, 5, 6])
+        #expect(rows[0].1 == ["sku", "price", "when", "stamp", "active", "qty"])
+        #expect(rows[1].1 == ["A-1", "12.5", "2024-03-15", "2024-03-15T13:45:30", "true", "3"])
+        #expect(rows[2].1 == ["B-2", "0.3", "1999-12-31", "2000-01-01T00:00:00", "false", "1000000"])
+        #expect(rows[3].1 == ["gap-row", "", "", "far"])
+        #expect(rows[4].1.first == "Bold and plain")
+    }
+
+    @Test func xlsxSheetSelection() throws {
+        let path = try TabularFixture.path("products.xlsx")
+        #expect(try TabularFixture.rows(.xlsx, path, options: TabularOptions(sheet: .name("second"))).map(\.1) == [["k", "v"], ["x", "42"]])
+        #expect(try TabularFixture.rows(.xlsx, path, options: TabularOptions(sheet: .index(1))).count == 2)
+        #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, path, options: TabularOptions(sheet: .name("nope"))) } == .invalidConfig)
+    }
+
+    @Test func xlsxDate1904AndInlineStrings() throws {
+        let d = try TabularFixture.rows(.xlsx, TabularFixture.path("date1904.xlsx"))
+        #expect(d.map(\.1) == [["d"], ["2020-02-29"]])
+        let inline = try TabularFixture.rows(.xlsx, TabularFixture.path("inline.xlsx"))
+        #expect(inline.map(\.1) == [["name", "n"], ["Rich ", "7", "#DIV/0!", "cached"]])
+    }
+
+    @Test func xlsxZipBombIsStopped() throws {
+        let path = try TabularFixture.path("bomb.xlsx")
+        #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, path) } == .zipBomb)
+        #expect(TabularFixture.code {
+            _ = try TabularFixture.rows(.xlsx, path, limits: ExtractionLimits(maxUnpackedEntryBytes: 10 << 20))
+        } == .zipBomb)
+    }
+
+    @Test func xlsxBillionLaughsIsForbidden() throws {
+        let start = ContinuousClock.now
+        #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, TabularFixture.path("laughs.xlsx")) } == .xmlForbidden)
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    @Test func xlsxCellScanLimit() throws {
+        let path = try TabularFixture.path("products.xlsx")
+        #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, path, limits: ExtractionLimits(maxCellsScanned: 5)) } == .rowLimitExceeded)
+    }
+
+    @Test func excelDateAndNumberText() {
+        #expect(ExcelDate.format(45366, kind: .date, date1904: false) == "2024-03-15")
+        #expect(ExcelDate.format(0.5, kind: .time, date1904: false) == "12:00:00")
+        #expect(ExcelDate.classify("yyyy-mm-dd h:mm") == .dateTime)
+        #expect(ExcelDate.classify("#,##0.00\" m\"") == .none)
+        #expect(NumberText.clean("12.500000000000002") == "12.5")
+        #expect(NumberText.clean("3.0") == "3")
+        #expect(NumberText.clean("12345678901234567890") == "12345678901234567890")
+    }
+
+    @Test func xlsLegacyWorkbookThroughChildProcess() throws {
+        let path = try TabularFixture.path("people.xls")
+        let rows = try TabularFixture.rows(.xls, path)
+        #expect(rows.map(\.0) == [1, 2, 3])
+        #expect(rows[0].1 == ["name", "age", "born"])
+        #expect(rows[1].1 == ["Ann", "31", "1990-05-17"])
+        #expect(rows[2].1 == ["Bob", "12.25"])
+        #expect(try TabularFixture.rows(.xls, path, options: TabularOptions(sheet: .name("Other"))).map(\.1) == [["only"]])
+        let garbage = try TabularFixture.temp("bad.xls", [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1] + [UInt8](repeating: 0x41, count: 2000))
+        #expect(TabularFixture.code { _ = try TabularFixture.rows(.xls, garbage) } == .malformedFile)
+    }
+}

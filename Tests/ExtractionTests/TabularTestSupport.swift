@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+@testable import Extraction
+import Models
+
+enum TabularFixture {
+    static func path(_ name: String) throws -> String {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)
+            ?? Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
+        return url.path
+    }
+
+    static func temp(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("quarry-test-\(UUID().uuidString)-\(name)")
+        try Data(bytes).write(to: url)
+        return url.path
+    }
+
+    /// Reads every row with a reader.
+    static func rows(_ format: FileFormat, _ path: String, options: TabularOptions = TabularOptions(),
+                     limits: ExtractionLimits = ExtractionLimits()) throws -> [(Int, [String])] {
+        var out: [(Int, [String])] = []
+        try TabularReaders.make(format: format, path: path, options: options)
+            .read(limits: limits, isCancelled: { false }, progress: { _ in }) { n, f in out.append((n, f)) }
+        return out
+    }
+
+    static func code(_ body: () throws -> Void) -> JobError.Code? {
+        do { try body(); return nil } catch let e as JobError { return e.code } catch { return JobError.Code("OTHER") }
+    }
+}
