@@ -23,7 +23,7 @@ struct DocumentsTests {
 
     @Test func pdfPagesAndWordCounts() throws {
         var steps: [(Int, Int?)] = []
-        let result = try extract(.pdf, "three_pages.pdf") { done, total, _ in steps.append((done, total)) }
+        let result = try extract(.pdf, "three_pages.pdf", progress: { done, total, _ in steps.append((done, total)) })
         #expect(result.pageCount == 3)
         #expect(result.sections.count == 3)
         #expect(result.sections.map(\.wordCount) == [5, 7, 9])
