@@ -90,7 +90,7 @@ public enum NumberParser {
             decimalSeparator = count > 0 ? candidate : nil
             if count > 1 { return nil }
         } else if commas > 0 && dots > 0 {
-            decimalSeparator = digits.lastIndex(of: ",")! > digits.lastIndex(of: ".")! ? "," : "."
+            decimalSeparator = (digits.lastIndex(of: ",") ?? 0) > (digits.lastIndex(of: ".") ?? 0) ? "," : "."
             if (decimalSeparator == "," ? commas : dots) > 1 { return nil }
         } else if commas == 1 {
             let after = digits.count - 1 - (digits.firstIndex(of: ",") ?? 0)

@@ -19,12 +19,11 @@ extension Transformation {
         }
         func field(required isRequired: Bool) throws -> String? {
             guard let name = isRequired ? try required("field") : try string("field") else { return nil }
-            guard let canonical = CanonicalField(configName: name) else {
-                throw JobError(.invalidConfig,
-                               "\(context): unknown field '\(name)'; expected one of \(CanonicalField.allCases.map(\.rawValue).joined(separator: ", "))",
-                               details: ["field": name])
+            guard !name.trimmingWhitespace().isEmpty else {
+                throw JobError(.invalidConfig, "\(context): 'field' must not be empty")
             }
-            return canonical.rawValue
+            // Canonical names are normalized (ean → barcode); anything else names an unmapped column by header.
+            return CanonicalField(configName: name)?.rawValue ?? name
         }
         switch type {
         case "trim":

@@ -23,7 +23,8 @@ public enum Transformation: Sendable, Hashable, Codable {
     /// Target letter case.
     public enum TextCase: String, Sendable, Hashable, Codable { case upper, lower, title }
 
-    /// The canonical field the transformation targets; nil means all mapped fields.
+    /// The field the transformation targets: a canonical field name, or the header of an unmapped column;
+    /// nil means all mapped fields.
     public var field: String? {
         switch self {
         case .trim(let field), .changeCase(_, let field): field
