@@ -77,6 +77,11 @@ struct DocumentsTests {
         #expect(error?.code == .xmlForbidden)
     }
 
+    @Test func docxWithLateDoctypeIsForbiddenByTheParser() throws {
+        let error = expectJobError { try extract(.docx, "entities_late.docx") }
+        #expect(error?.code == .xmlForbidden)
+    }
+
     @Test func docxOverUnpackBudgetIsZipBomb() throws {
         let error = expectJobError { try extract(.docx, "big.docx", maxBytes: 1 << 20) }
         #expect(error?.code == .zipBomb)

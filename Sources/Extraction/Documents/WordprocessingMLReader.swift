@@ -1,4 +1,5 @@
 import CLibXML2
+import Foundation
 import Models
 
 /// Streams WordprocessingML (`word/document.xml`) with libxml2's `xmlTextReader`, turning `w:p` into
@@ -25,6 +26,7 @@ struct WordprocessingMLReader {
 
     mutating func read(xmlPath: String, guardrail: inout ExtractionGuard,
                        onParagraph: (Int) -> Void) throws -> DocumentResult {
+        try Self.rejectDoctype(inFileAt: xmlPath)
         guard let reader = xmlReaderForFile(xmlPath, nil, Self.options) else {
             throw JobError(.malformedFile, "could not open document.xml")
         }
@@ -33,6 +35,10 @@ struct WordprocessingMLReader {
             let status = xmlTextReaderRead(reader)
             if status == 0 { break }
             if status < 0 {
+                // libxml2 may fail inside an internal subset before reporting the DOCTYPE node.
+                if let doc = xmlTextReaderCurrentDoc(reader), doc.pointee.intSubset != nil || doc.pointee.extSubset != nil {
+                    throw JobError(.xmlForbidden, "document.xml declares a DOCTYPE; DTDs and entities are not allowed")
+                }
                 throw JobError(.malformedFile, "document.xml is not well-formed XML",
                                details: ["line": "\(xmlTextReaderGetParserLineNumber(reader))"])
             }
@@ -58,6 +64,20 @@ struct WordprocessingMLReader {
         }
         try guardrail.checkNow()
         return builder.finish(pageCount: pageBreaks + 1)
+    }
+
+    /// A DOCTYPE can only appear in the prolog: scan the first 64 KiB for "<!DOCTYPE" / "<!ENTITY" before parsing,
+    /// so a hostile DTD is rejected without handing it to the parser at all.
+    static func rejectDoctype(inFileAt path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw JobError(.malformedFile, "could not open document.xml")
+        }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 64 << 10)) ?? Data()
+        for marker in ["<!DOCTYPE", "<!ENTITY"] where head.range(of: Data(marker.utf8)) != nil {
+            throw JobError(.xmlForbidden, "document.xml declares a DOCTYPE; DTDs and entities are not allowed",
+                           details: ["marker": marker])
+        }
     }
 
     private func isWord(_ reader: xmlTextReaderPtr) -> Bool {

@@ -45,6 +45,10 @@ public enum NumberParser {
                 changed = false
             }
         }
+        // Swiss "10.-" / "10.–" means a whole amount, not a negative one.
+        if scalars.count >= 2, scalars[scalars.count - 2] == ".", ["-", "\u{2013}"].contains(scalars[scalars.count - 1]) {
+            scalars.removeLast(2)
+        }
         // …and from the back.
         changed = true
         while changed, let last = scalars.last {

@@ -51,8 +51,10 @@ public struct RowProcessor: Sendable {
         }
 
         var inferredCurrency: String?
+        var normalizedNumbers = Set<String>()
         for transformation in config.transformations {
-            apply(transformation, values: &values, extra: &row.extra, issues: &row.issues, inferredCurrency: &inferredCurrency)
+            apply(transformation, values: &values, extra: &row.extra, issues: &row.issues,
+                  inferredCurrency: &inferredCurrency, normalizedNumbers: &normalizedNumbers)
         }
         finish(&row, values: values, inferredCurrency: inferredCurrency)
         return row
@@ -61,7 +63,7 @@ public struct RowProcessor: Sendable {
     // MARK: Transformations
 
     private func apply(_ transformation: Transformation, values: inout [String: String], extra: inout [String: String],
-                       issues: inout [RowIssue], inferredCurrency: inout String?) {
+                       issues: inout [RowIssue], inferredCurrency: inout String?, normalizedNumbers: inout Set<String>) {
         func update(_ field: String, _ change: (String) -> String?) {
             if CanonicalField(rawValue: field) != nil || extra[field] == nil {
                 values[field] = change(values[field] ?? "")
@@ -114,6 +116,7 @@ public struct RowProcessor: Sendable {
                     return nil
                 }
                 if field == "price", inferredCurrency == nil { inferredCurrency = parsed.currency }
+                normalizedNumbers.insert(field)
                 return NumberParser.format(parsed.value)
             }
         case .parseDate(let field, let format):
@@ -130,13 +133,16 @@ public struct RowProcessor: Sendable {
         case .multiply(let field, let factor):
             update(field) { value in
                 guard !value.trimmingWhitespace().isEmpty else { return value }
-                guard let parsed = NumberParser.parseDetailed(value, decimalComma: decimalCommaByField[field]) else {
+                // Before parse_number ran, honour its decimal_comma; afterwards the value is plain "1234.5".
+                let comma = normalizedNumbers.contains(field) ? nil : decimalCommaByField[field]
+                guard let parsed = NumberParser.parseDetailed(value, decimalComma: comma) else {
                     issues.append(RowIssue(column: field, code: RowIssue.Code.invalidNumber,
                                            message: "'\(value.prefix(100))' is not a number (multiply)",
                                            severity: isSeriousField(field) ? .error : .warning))
                     return nil
                 }
                 if field == "price", inferredCurrency == nil { inferredCurrency = parsed.currency }
+                normalizedNumbers.insert(field)
                 return NumberParser.format(parsed.value * factor)
             }
         case .defaultValue(let field, let value):
@@ -161,7 +167,8 @@ public struct RowProcessor: Sendable {
         }
         func number(_ field: CanonicalField, severity: RowIssue.Severity) -> Decimal? {
             guard let raw = text(field) else { return nil }
-            guard let parsed = NumberParser.parseDetailed(raw, decimalComma: decimalCommaByField[field.rawValue]) else {
+            // Values normalized by parse_number/multiply are plain; otherwise decimal commas are auto-detected.
+            guard let parsed = NumberParser.parseDetailed(raw) else {
                 if !row.issues.contains(where: { $0.column == field.rawValue && $0.code == RowIssue.Code.invalidNumber }) {
                     row.issues.append(RowIssue(column: field.rawValue, code: RowIssue.Code.invalidNumber,
                                                message: "'\(raw.prefix(100))' is not a number", severity: severity))

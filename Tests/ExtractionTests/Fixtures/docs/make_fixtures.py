@@ -73,6 +73,13 @@ with zipfile.ZipFile("sample.docx") as src, zipfile.ZipFile("entities.docx", "w"
         data = BOMB.encode() if item.filename == "word/document.xml" else src.read(item.filename)
         dst.writestr(item.filename, data)
 
+# Same bomb, but the DOCTYPE sits after a 70 KB comment so only the parser itself can catch it.
+LATE = BOMB.replace("<!DOCTYPE", "<!--" + "c" * 70_000 + "-->\n<!DOCTYPE", 1)
+with zipfile.ZipFile("sample.docx") as src, zipfile.ZipFile("entities_late.docx", "w", zipfile.ZIP_DEFLATED) as dst:
+    for item in src.infolist():
+        data = LATE.encode() if item.filename == "word/document.xml" else src.read(item.filename)
+        dst.writestr(item.filename, data)
+
 # DOCX whose document.xml inflates to ~5 MB of zeros-like XML (tests the unpack budget).
 with zipfile.ZipFile("sample.docx") as src, zipfile.ZipFile("big.docx", "w", zipfile.ZIP_DEFLATED) as dst:
     for item in src.infolist():
