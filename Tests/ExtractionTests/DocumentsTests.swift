@@ -62,7 +62,10 @@ struct DocumentsTests {
     }
 
     @Test func docxHeadingsSectionsAndPageBreaks() throws {
-        let result = try extract(.docx, "sample.docx")
+        var steps: [String] = []
+        let result = try extract(.docx, "sample.docx", progress: { _, _, step in steps.append(step) })
+        #expect(steps.first == "unpacking document.xml")
+        #expect(steps.count >= 3)
         #expect(result.pageCount == 2)
         #expect(result.sections.map(\.title) == [nil, "Prices", "Delivery"])
         #expect(result.sections.map(\.wordCount) == [5, 10, 5])

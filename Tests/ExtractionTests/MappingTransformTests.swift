@@ -113,6 +113,14 @@ struct MappingTransformTests {
         #expect(bad.isValid)
     }
 
+    @Test func multiplyHonoursDecimalCommaBeforeAndAfterParseNumber() throws {
+        // multiply after parse_number sees the normalized "1234.5"; before it, decimal_comma applies.
+        let after = try processor([.parseNumber(field: "price", decimalComma: true), .multiply(field: "price", by: 2)])
+        #expect(after.process(rowNumber: 2, fields: ["A", "x", "1.234,5", "", ""])?.price == 2469)
+        let before = try processor([.multiply(field: "price", by: 2), .parseNumber(field: "price", decimalComma: true)])
+        #expect(before.process(rowNumber: 2, fields: ["A", "x", "1.234,5", "", ""])?.price == 2469)
+    }
+
     @Test func multiplyAndDefault() throws {
         let p = try processor([.multiply(field: "price", by: Decimal(string: "0.01")!),
                                .defaultValue(field: "currency", value: "GBP"), .defaultValue(field: "name", value: "unnamed")])

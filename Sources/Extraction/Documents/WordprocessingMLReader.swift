@@ -23,6 +23,7 @@ struct WordprocessingMLReader {
     private var inText = false
     private var pageBreaks = 0
     private var paragraphCount = 0
+    private var lastWasHeading = false
 
     mutating func read(xmlPath: String, guardrail: inout ExtractionGuard,
                        onParagraph: (Int) -> Void) throws -> DocumentResult {
@@ -52,7 +53,8 @@ struct WordprocessingMLReader {
                 try guardrail.check()
                 startElement(reader)
             case Int32(XML_READER_TYPE_END_ELEMENT.rawValue):
-                if endElement(reader) { onParagraph(paragraphCount) }
+                // Progress at each heading and every 500 paragraphs, so callers are not flooded.
+                if endElement(reader), paragraphCount % 500 == 0 || lastWasHeading { onParagraph(paragraphCount) }
             case Int32(XML_READER_TYPE_TEXT.rawValue), Int32(XML_READER_TYPE_SIGNIFICANT_WHITESPACE.rawValue),
                  Int32(XML_READER_TYPE_WHITESPACE.rawValue), Int32(XML_READER_TYPE_CDATA.rawValue):
                 if inText, !stack.isEmpty, let value = xmlTextReaderConstValue(reader) {
@@ -146,7 +148,8 @@ struct WordprocessingMLReader {
     private mutating func finishParagraph() {
         guard let paragraph = stack.popLast() else { return }
         paragraphCount += 1
-        if Self.isHeading(style: paragraph.style), !paragraph.text.trimmingWhitespace().isEmpty {
+        lastWasHeading = Self.isHeading(style: paragraph.style)
+        if lastWasHeading, !paragraph.text.trimmingWhitespace().isEmpty {
             builder.startSection(title: paragraph.text)
         }
         builder.addParagraph(paragraph.text)
