@@ -1,0 +1,37 @@
+public import Foundation
+
+/// One data row after mapping, transformations, parsing and validation.
+public struct ProcessedRow: Sendable, Hashable {
+    /// 1-based row number in the source file (as the caller counts it).
+    public var rowNumber: Int
+    public var sku: String?
+    public var name: String?
+    public var description: String?
+    public var price: Decimal?
+    /// ISO 4217 code.
+    public var currency: String?
+    public var quantity: Decimal?
+    public var unit: String?
+    public var category: String?
+    public var brand: String?
+    public var barcode: String?
+    public var supplierSku: String?
+    public var minOrderQty: Decimal?
+    public var packSize: String?
+    public var vatRate: Decimal?
+    /// Unmapped columns by header (non-empty values only).
+    public var extra: [String: String]
+    public var issues: [RowIssue]
+
+    /// True when no issue is an error.
+    public var isValid: Bool { issues.allSatisfy { $0.severity != .error } }
+
+    /// The first error, if any.
+    public var firstError: RowIssue? { issues.first { $0.severity == .error } }
+
+    public init(rowNumber: Int) {
+        self.rowNumber = rowNumber
+        self.extra = [:]
+        self.issues = []
+    }
+}
