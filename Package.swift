@@ -73,6 +73,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ExtractionJobs",
+            dependencies: [
+                "Extraction", "WorkerService", "Queue", "Postgres", "Models",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "JanitorService",
             dependencies: [
                 "Queue", "Postgres", "Models", "Alerts", "QuarryLog", "OpsHTTP",
@@ -85,7 +93,7 @@ let package = Package(
         // MARK: Executables
         .executableTarget(
             name: "worker",
-            dependencies: ["WorkerService", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["WorkerService", "ExtractionJobs", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -78,6 +78,26 @@ public final class PostgresConnection: @unchecked Sendable {
         return try consume(result, sql: sql)
     }
 
+    /// Runs a query and returns the first column of the first row as raw bytes (binary result
+    /// format), or nil when there is no row or it is NULL. For streaming `bytea` without hex decoding.
+    public func queryBytes(_ sql: String, _ parameters: [(any PostgresEncodable)?] = []) throws -> [UInt8]? {
+        guard let handle else { throw PostgresError(code: .connection, message: "connection is closed", sql: sql) }
+        let texts: [String?] = parameters.map { $0?.postgresText }
+        let result: OpaquePointer? = withCStrings(texts) { values in
+            PQexecParams(handle, sql, Int32(texts.count), nil, values, nil, nil, 1)
+        }
+        guard let result else { throw PostgresError(code: .connection, message: Self.trimmed(PQerrorMessage(handle)), sql: sql) }
+        if PQresultStatus(result) != PGRES_TUPLES_OK {
+            _ = try consume(result, sql: sql)
+            return nil
+        }
+        defer { PQclear(result) }
+        guard PQntuples(result) > 0, PQgetisnull(result, 0, 0) == 0 else { return nil }
+        let n = Int(PQgetlength(result, 0, 0))
+        guard let p = PQgetvalue(result, 0, 0) else { return nil }
+        return p.withMemoryRebound(to: UInt8.self, capacity: n) { Array(UnsafeBufferPointer(start: $0, count: n)) }
+    }
+
     /// Runs one or more statements without parameters (migrations, `LISTEN`, `BEGIN`…).
     public func execute(_ sql: String) throws {
         guard let handle else { throw PostgresError(code: .connection, message: "connection is closed", sql: sql) }

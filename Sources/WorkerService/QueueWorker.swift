@@ -197,7 +197,8 @@ public final class QueueWorker: Service, Sendable {
                 logger.warning("job lease lost; dropping without update")
                 finishLocal(job)
             case .timedOut?:
-                await finishFailed(job, JobError(.timeoutError, "attempt exceeded \(timeout)"), logger: logger)
+                // The job's own time limit: the file is too slow to process, so retrying will not help.
+                await finishFailed(job, JobError(.timeLimitExceeded, "attempt exceeded the time limit of \(timeout)"), logger: logger)
             case nil:
                 let jobError = (error as? JobError)
                     ?? (error is CancellationError ? JobError(.cancelled, "handler cancelled") : JobError(.extractionError, "\(error)"))

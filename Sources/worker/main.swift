@@ -1,3 +1,4 @@
+import ExtractionJobs
 import Foundation
 import Logging
 import Postgres
@@ -20,7 +21,8 @@ do {
         _ = try await pool.withConnection { try runner.apply(on: $0) }
     }
     let store = JobStore(pool: pool, retry: configuration.retry)
-    let registry = WorkerRegistry.make()
+    var registry = HandlerRegistry.builtIn()
+    registry.register("extract", ExtractHandler(pool: pool))
     let worker = QueueWorker(configuration: configuration, store: store, registry: registry, logger: logger)
     var services: [any Service] = [worker]
     if let port = configuration.metricsPort {

@@ -1,0 +1,187 @@
+import Extraction
+import Foundation
+import Models
+import Postgres
+
+/// Reads a tabular file, maps/transforms/validates each row and streams the rows into
+/// `quarry.result_rows` with COPY — all on one connection, inside the caller's transaction.
+struct TabularPipeline {
+    let jobID: UUID
+    let orgID: UUID
+    let config: ExtractionConfig
+    let format: FileFormat
+    let path: String
+    let fileBytes: Int64
+    let limits: ExtractionLimits
+    let isCancelled: @Sendable () -> Bool
+    let progress: ProgressBox
+    /// Only these row numbers are processed (retry of rejected rows); nil = all.
+    let onlyRows: Set<Int>?
+
+    struct Outcome {
+        var rowsTotal = 0
+        var rowsValid = 0
+        var rowsInvalid = 0
+        var duplicates = 0
+        var mapping: ColumnMapping?
+        var headerRow = 0
+        var issueCounts: [String: Int] = [:]
+    }
+
+    func run(on c: PostgresConnection) throws -> Outcome {
+        let options = TabularOptions(
+            delimiter: config.delimiter.flatMap { d in d == "tab" ? 0x09 : d.utf8.first },
+            sheet: config.sheet.map { s in Int(s).map { .index($0) } ?? .name(s) })
+        let reader = try TabularReaders.make(format: format, path: path, options: options)
+        var outcome = Outcome()
+        var processor: RowProcessor?
+        var duplicates = DuplicateTracker()
+        var pendingHeaderRows: [(Int, [String])] = []
+        var delivered = 0
+        let skip = config.skipRows ?? 0
+        let explicitHeader = config.headerRow
+        var encoder = CopyTextEncoder()
+        var bytesRead: Int64 = 0
+        let jobIDText = jobID.uuidString.lowercased()
+
+        func setHeader(_ headers: [String], at row: Int) throws(JobError) {
+            let mapping = try ColumnMapper.map(headers: headers, explicit: config.columnMapping)
+            processor = try RowProcessor(config: config, mapping: mapping)
+            outcome.mapping = mapping
+            outcome.headerRow = row
+        }
+
+        func emit(_ rowNumber: Int, _ fields: [String], write: ([UInt8]) throws -> Void) throws {
+            guard let processor else { return }
+            if let only = onlyRows, !only.contains(rowNumber) { return }
+            guard var row = processor.process(rowNumber: rowNumber, fields: fields) else { return }
+            if row.sku != nil { _ = duplicates.check(&row) }
+            if let failure = processor.validationFailure(for: row) { throw failure }
+            outcome.rowsTotal += 1
+            if row.isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
+            for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
+            encode(row, jobID: jobIDText, into: &encoder)
+            if encoder.count >= 256 * 1024 {
+                try write(encoder.buffer)
+                encoder.reset()
+            }
+            if outcome.rowsTotal % 2000 == 0 {
+                let pct = fileBytes > 0 ? 10 + Int(75 * Double(bytesRead) / Double(fileBytes)) : 50
+                progress.set(percent: min(pct, 85), step: "Extracting rows", stage: "parsing",
+                             rows: Int64(outcome.rowsTotal), bytes: bytesRead, bytesTotal: fileBytes)
+            }
+        }
+
+        func flushPending(write: ([UInt8]) throws -> Void) throws {
+            let index = min(max(0, HeaderDetector.detect(rows: pendingHeaderRows.map(\.1))), pendingHeaderRows.count - 1)
+            let header = pendingHeaderRows[index]
+            try setHeader(header.1, at: header.0)
+            for (n, fields) in pendingHeaderRows[(index + 1)...] { try emit(n, fields, write: write) }
+            pendingHeaderRows = []
+        }
+
+        try c.copyIn(
+            """
+            COPY quarry.result_rows (job_id, row_number, valid, sku, name, description, price, currency, quantity, unit,
+                category, brand, barcode, classification, extra, issues) FROM STDIN
+            """
+        ) { write in
+            try reader.read(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { rowNumber, fields in
+                delivered += 1
+                if format == .json || format == .ndjson {
+                    if rowNumber == 0 { try setHeader(fields, at: 0); return }
+                    try emit(rowNumber, fields, write: write)
+                    return
+                }
+                if processor != nil {
+                    try emit(rowNumber, fields, write: write)
+                    return
+                }
+                if delivered <= skip { return }
+                if let h = explicitHeader {
+                    if rowNumber < h { return }
+                    try setHeader(fields, at: rowNumber)
+                    return
+                }
+                // Detect the header among the first rows.
+                pendingHeaderRows.append((rowNumber, fields))
+                if pendingHeaderRows.count >= 20 {
+                    try flushPending(write: write)
+                }
+            }
+            if processor == nil && !pendingHeaderRows.isEmpty { try flushPending(write: write) }
+            if !encoder.buffer.isEmpty { try write(encoder.buffer) }
+        }
+        if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
+        outcome.duplicates = duplicates.duplicateCount
+        return outcome
+    }
+
+    private func encode(_ row: ProcessedRow, jobID: String, into e: inout CopyTextEncoder) {
+        e.field(jobID)
+        e.field(String(row.rowNumber))
+        e.field(row.isValid ? "t" : "f")
+        e.field(row.sku)
+        e.field(row.name)
+        e.field(row.description)
+        e.field(row.price.map { "\($0)" })
+        e.field(row.currency)
+        e.field(row.quantity.map { "\($0)" })
+        e.field(row.unit)
+        e.field(row.category)
+        e.field(row.brand)
+        e.field(row.barcode)
+        e.field(row.isValid ? "new" : nil)
+        var extra = row.extra
+        if let s = row.supplierSku { extra["supplier_sku"] = s }
+        if let m = row.minOrderQty { extra["min_order_qty"] = "\(m)" }
+        if let p = row.packSize { extra["pack_size"] = p }
+        if let v = row.vatRate { extra["vat_rate"] = "\(v)" }
+        e.field(extra.isEmpty ? nil : JSONFragments.object(extra))
+        e.field(row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
+        e.endRow()
+    }
+}
+
+/// Small, allocation-light JSON writers for COPY fields.
+enum JSONFragments {
+    static func escape(_ s: String, into out: inout String) {
+        out.append("\"")
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out.append("\\\"")
+            case "\\": out.append("\\\\")
+            case "\n": out.append("\\n")
+            case "\r": out.append("\\r")
+            case "\t": out.append("\\t")
+            default:
+                if ch.value < 0x20 { out.append(String(format: "\\u%04x", ch.value)) } else { out.unicodeScalars.append(ch) }
+            }
+        }
+        out.append("\"")
+    }
+
+    static func object(_ dict: [String: String]) -> String {
+        var out = "{"
+        for (i, (k, v)) in dict.sorted(by: { $0.key < $1.key }).enumerated() {
+            if i > 0 { out.append(",") }
+            escape(k, into: &out)
+            out.append(":")
+            escape(v, into: &out)
+        }
+        return out + "}"
+    }
+
+    static func issues(_ issues: [RowIssue]) -> String {
+        var out = "["
+        for (i, issue) in issues.enumerated() {
+            if i > 0 { out.append(",") }
+            out.append("{\"column\":"); escape(issue.column, into: &out)
+            out.append(",\"code\":"); escape(issue.code, into: &out)
+            out.append(",\"message\":"); escape(issue.message, into: &out)
+            out.append(",\"severity\":"); escape(issue.severity.rawValue, into: &out)
+            out.append("}")
+        }
+        return out + "]"
+    }
+}
