@@ -36,8 +36,15 @@ public struct ExtractHandler: JobHandler {
         let settings = self.settings
         let cancelled: @Sendable () -> Bool = { context.isCancelled }
         let started = ContinuousClock.now
-        let summary = try await pool.withConnection { c in
-            try Self.extract(job: job, payload: payload, config: config, settings: settings, progress: box, isCancelled: cancelled, on: c, started: started)
+        let summary: Summary
+        do {
+            summary = try await pool.withConnection { c in
+                try Self.extract(
+                    job: job, payload: payload, config: config, settings: settings, progress: box, isCancelled: cancelled, on: c,
+                    started: started)
+            }
+        } catch let e as PostgresError {
+            throw JobError(.databaseError, e.description, retryable: true)
         }
         if let (p, _) = box.take() { await context.report(p, force: true) }
         return JobOutcome(resultJSON: summary.json, rowsProcessed: Int64(summary.rows))
@@ -54,6 +61,9 @@ public struct ExtractHandler: JobHandler {
     ) throws -> Summary {
         guard let upload = try UploadSpool.load(payload.uploadID, on: c), upload.orgID == job.orgID, upload.complete else {
             throw JobError(.fileNotFound, "upload \(payload.uploadID.uuidString.lowercased()) not found")
+        }
+        guard FileFormat.fromExtension(of: upload.fileName) != nil else {
+            throw JobError(.unsupportedFormat, "unsupported file type: \(upload.fileName)")
         }
         if upload.sizeBytes == 0 { throw JobError(.emptyFile, "the uploaded file is empty") }
         if upload.sizeBytes > settings.maxFileBytes {
@@ -88,11 +98,11 @@ public struct ExtractHandler: JobHandler {
                     """
                     INSERT INTO quarry.extraction_results (job_id, org_id, upload_id, cache_key, kind, summary, expires_at)
                     SELECT $1, org_id, upload_id, cache_key, kind,
-                           summary || jsonb_build_object('cached', true, 'cached_from', $2::text),
+                           summary || jsonb_build_object('cached', true, 'cached_from', $4::text),
                            now() + make_interval(hours => $3)
                     FROM quarry.extraction_results WHERE job_id = $2
                     RETURNING summary::text AS s
-                    """, [jobID, cached, ttl]).first
+                    """, [jobID, cached, ttl, cached.uuidString.lowercased()]).first
                 return row?.string("s") ?? "{}"
             }
             let rows = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["rows_total"] as? Int ?? 0

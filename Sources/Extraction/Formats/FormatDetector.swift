@@ -84,6 +84,8 @@ public enum FormatDetector {
         }
         // UTF-16 text (BOM): decide on the decoded prefix.
         if starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) { return .text }
+        // A PDF holds binary streams (NUL bytes) right after its header: check it before the text test.
+        if starts(Array("%PDF-".utf8)) { return .pdf }
         var i = starts([0xEF, 0xBB, 0xBF]) ? 3 : 0
         if head[i...].contains(0) { return .binary }
         while i < head.count, [0x20, 0x09, 0x0A, 0x0D].contains(head[i]) { i += 1 }
