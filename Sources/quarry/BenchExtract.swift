@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import Queue
+
+/// `quarry bench extract`: an N-row, 10-column supplier CSV end to end (stored upload → rows in
+/// PostgreSQL through a real worker), against `psql \copy` of the same file into a typed table.
+/// The last line is one JSON object.
+struct ExtractBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "extract", abstract: "Extraction throughput vs COPY.")
+    @OptionGroup var db: DatabaseOptions
+    @Option var rows = 1_000_000
+    @Option(help: "Where to write the generated CSV.") var dir = NSTemporaryDirectory()
+
+    func run() async throws {
+        let pool = try db.pool(size: 2)
+        let path = dir + "/quarry-bench-\(rows).csv"
+        let size = try Self.generate(rows: rows, path: path)
+        print("generated \(rows) rows, \(size / 1_048_576) MB")
+
+        // Physical limit: psql \copy into an equivalent typed table.
+        try await pool.query("DROP TABLE IF EXISTS quarry_bench_copy")
+        try await pool.query(
+            """
+            CREATE UNLOGGED TABLE quarry_bench_copy (sku text, name text, description text, price numeric(18,4), currency text,
+              quantity numeric(18,4), unit text, category text, brand text, barcode text)
+            """)
+        let url = db.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
+        let t0 = ContinuousClock.now
+        let psql = Process()
+        psql.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        psql.arguments = [url, "-qc", "\\copy quarry_bench_copy FROM '\(path)' CSV HEADER"]
+        try psql.run()
+        psql.waitUntilExit()
+        let copySeconds = (ContinuousClock.now - t0).seconds
+        try await pool.query("DROP TABLE IF EXISTS quarry_bench_copy")
+        print("psql \\copy: \(String(format: "%.2f", copySeconds)) s")
+
+        // Store the upload (1 MiB chunks).
+        let upload = try await Self.store(path: path, size: size, pool: pool)
+        let store = JobStore(pool: pool)
+        let fleet = try WorkerFleet.start(count: 1, environment: [
+            "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
+            "EXTRACTION_MAX_FILE_SIZE_MB": "\(max(100, size / 1_048_576 + 10))", "EXTRACTION_MAX_ROWS": "\(rows + 10)",
+        ])
+        defer { fleet.stop() }
+        try await Task.sleep(for: .milliseconds(300))
+        let t1 = ContinuousClock.now
+        let job = try await store.enqueue(
+            kind: "extract", payload: #"{"upload_id":"\#(upload.uuidString.lowercased())","config":{"currency":"EUR"}}"#)
+        var status = ""
+        while true {
+            let r = try await pool.query("SELECT status, error::text AS e FROM quarry.jobs WHERE id = $1", [job]).first
+            status = r?.string("status") ?? ""
+            if ["completed", "dead_lettered", "cancelled"].contains(status) {
+                if status != "completed" { throw ValidationError("extract job ended \(status): \(r?.string("e") ?? "")") }
+                break
+            }
+            if !fleet.allRunning { throw ValidationError("worker exited during the benchmark") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let seconds = (ContinuousClock.now - t1).seconds
+        let rss = fleet.processes.first.map { Self.peakRSSMegabytes(pid: $0.processIdentifier) } ?? 0
+        fleet.stop()
+        let stored = try await pool.query("SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1", [job]).first?.int("n") ?? 0
+        try await pool.query("DELETE FROM quarry.result_rows WHERE job_id = $1", [job])
+        try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
+        try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload])
+        try? FileManager.default.removeItem(atPath: path)
+        guard stored == rows else { throw ValidationError("stored \(stored) rows, expected \(rows)") }
+
+        print("extract: \(String(format: "%.2f", seconds)) s, \(Int(Double(rows) / seconds)) rows/s, worker peak RSS \(rss) MB")
+        let summary: [String: Any] = [
+            "rows": rows, "seconds": (seconds * 100).rounded() / 100, "rows_per_s": Int(Double(rows) / seconds),
+            "copy_seconds": (copySeconds * 100).rounded() / 100, "ratio_to_copy": (seconds / copySeconds * 100).rounded() / 100,
+            "worker_peak_rss_mb": rss,
+        ]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
+    }
+
+    static func generate(rows: Int, path: String) throws -> Int {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        guard let out = FileHandle(forWritingAtPath: path) else { throw ValidationError("cannot write \(path)") }
+        defer { try? out.close() }
+        var buf = "sku,name,description,price,currency,quantity,unit,category,brand,barcode\n"
+        var size = 0
+        let units = ["pcs", "box", "kg", "m"]
+        let cats = ["Fasteners", "Tools", "Electrical", "Plumbing"]
+        for i in 0..<rows {
+            buf += "SKU-\(i),Product \(i),\"Quality item \(i), durable\",\(i % 997).\(i % 100),EUR,\(i % 500),\(units[i % 4]),\(cats[i % 4]),Brand \(i % 50),\(4_000_000_000_000 + i)\n"
+            if buf.utf8.count > 1 << 20 {
+                out.write(Data(buf.utf8))
+                size += buf.utf8.count
+                buf = ""
+            }
+        }
+        out.write(Data(buf.utf8))
+        return size + buf.utf8.count
+    }
+
+    static func store(path: String, size: Int, pool: PostgresPool) async throws -> UUID {
+        let sha = try shellSHA256(path)
+        let name = (path as NSString).lastPathComponent
+        guard let id = try await pool.query(
+            "INSERT INTO quarry.uploads (org_id, file_name, size_bytes, sha256) VALUES ($1, $2, $3, $4) RETURNING id",
+            [JobStore.systemOrg, name, size, sha]).first?.uuid("id") else { throw ValidationError("upload insert failed") }
+        guard let h = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot read \(path)") }
+        defer { try? h.close() }
+        var seq = 0
+        while true {
+            let chunk = h.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            let hex = "\\x" + chunk.map { String(format: "%02x", $0) }.joined()
+            try await pool.query("INSERT INTO quarry.upload_chunks (upload_id, seq, data) VALUES ($1, $2, $3::bytea)", [id, seq, hex])
+            seq += 1
+        }
+        try await pool.query("UPDATE quarry.uploads SET complete = true WHERE id = $1", [id])
+        return id
+    }
+
+    static func shellSHA256(_ path: String) throws -> String {
+        let p = Process()
+        let pipe = Pipe()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [path]
+        p.standardOutput = pipe
+        try p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: out, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
+    }
+
+    /// VmHWM (peak resident set) of a running process, in MB.
+    static func peakRSSMegabytes(pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+            return kb / 1024
+        }
+        return 0
+    }
+}
