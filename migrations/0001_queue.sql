@@ -147,7 +147,7 @@ BEGIN
     )
     UPDATE quarry.jobs j
     SET status = 'processing', worker_id = p_worker, lease_token = v_token, attempt = j.attempt + 1,
-        heartbeat_at = now(), started_at = now(), updated_at = now(), cancel_requested = false
+        heartbeat_at = now(), started_at = now(), updated_at = now()
     FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.org_id, j.kind, j.payload, j.upload_id, j.priority, j.attempt, j.max_attempts,
               j.lease_token, j.created_at;
@@ -319,12 +319,22 @@ RETURNS TABLE (id uuid, org_id uuid, worker_id text, outcome text) LANGUAGE plpg
 DECLARE j record;
 BEGIN
     FOR j IN
-        SELECT s.id, s.org_id, s.worker_id, s.attempt, s.max_attempts FROM quarry.jobs s
+        SELECT s.id, s.org_id, s.worker_id, s.attempt, s.max_attempts, s.cancel_requested, s.kind FROM quarry.jobs s
         WHERE s.status = 'processing' AND s.heartbeat_at < now() - make_interval(secs => p_stalled_after_ms / 1000.0)
         ORDER BY s.heartbeat_at
         FOR UPDATE SKIP LOCKED
     LOOP
-        IF j.attempt >= j.max_attempts THEN
+        IF j.cancel_requested THEN
+            -- Its worker died before acting on a cancel: the cancel wins.
+            UPDATE quarry.jobs u SET status = 'cancelled', completed_at = now(), updated_at = now(), worker_id = NULL,
+                lease_token = NULL,
+                error = jsonb_build_object('code', 'CANCELLED', 'message', 'cancelled; its worker stopped', 'retryable', false)
+            WHERE u.id = j.id;
+            INSERT INTO quarry.job_metrics (job_id, org_id, kind, status, duration_ms, error_code)
+            VALUES (j.id, j.org_id, j.kind, 'cancelled', 0, 'CANCELLED');
+            PERFORM pg_notify('quarry_events', j.id::text || ':cancelled');
+            RETURN QUERY SELECT j.id, j.org_id, j.worker_id, 'cancelled'::text;
+        ELSIF j.attempt >= j.max_attempts THEN
             PERFORM quarry.dead_letter(j.id, 'STALLED',
                 format('worker %s stopped heartbeating; attempts exhausted', j.worker_id),
                 jsonb_build_object('worker_id', j.worker_id));

@@ -197,6 +197,17 @@ struct JobStoreTests {
         #expect(try await pool.query("SELECT error_code FROM quarry.dead_letter_jobs WHERE job_id = $1", [id2]).first?.string("error_code") == "STALLED")
     }
 
+    @Test func stalledJobWithAPendingCancelIsCancelledNotRequeued() async throws {
+        let kind = TestDatabase.uniqueKind()
+        let id = try await store.enqueue(kind: kind)
+        _ = try #require(try await store.claim(workerID: "dying", kinds: [kind], limit: 1).first)
+        #expect(try await store.cancel(id: id) == "cancelling")
+        try await pool.query("UPDATE quarry.jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = $1", [id])
+        let r = try await store.recoverStalled(stalledAfter: .seconds(30)).filter { $0.id == id }
+        #expect(r.map(\.outcome) == ["cancelled"])
+        #expect(try await status(id) == "cancelled")
+    }
+
     @Test func concurrentClaimsNeverOverlap() async throws {
         let kind = TestDatabase.uniqueKind()
         _ = try await store.enqueueBulk(kind: kind, payloads: Array(repeating: "{}", count: 2000))
