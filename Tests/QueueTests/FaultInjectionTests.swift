@@ -1,0 +1,160 @@
+import Foundation
+import Models
+import Postgres
+import Queue
+import Testing
+
+/// Faults injected for real: a frozen worker, a PostgreSQL crash-restart, a chaos run.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct FaultInjectionTests {
+    let pool: PostgresPool
+    let store: JobStore
+
+    init() async throws {
+        pool = try await TestDatabase.migrated()
+        store = JobStore(pool: pool)
+    }
+
+    func count(_ ids: [UUID], status: String) async throws -> Int {
+        try await pool.queryRetrying(
+            "SELECT count(*) AS n FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = $2", [ids, status]).first?.int("n") ?? 0
+    }
+
+    func completions(_ ids: [UUID]) async throws -> (total: Int, maxPerJob: Int) {
+        let r = try await pool.queryRetrying(
+            """
+            SELECT count(*) AS total, coalesce(max(n), 0) AS maxn FROM (
+              SELECT job_id, count(*) AS n FROM quarry.job_metrics
+              WHERE status = 'completed' AND job_id = ANY($1::uuid[]) GROUP BY job_id) s
+            """, [ids]).first
+        return (r?.int("total") ?? 0, r?.int("maxn") ?? 0)
+    }
+
+    /// Scenario 3: SIGSTOP a worker past the stalled threshold, requeue its jobs, SIGCONT it:
+    /// its late heartbeats and completions change nothing; every job completes once.
+    @Test func frozenWorkerCannotOverwriteTheNewOwner() async throws {
+        let ids = try await store.enqueueBulk(kind: "sleep", payloads: Array(repeating: #"{"ms":1500}"#, count: 3))
+        let zombie = try ChildProcess("worker", environment: [
+            "WORKER_KINDS": "sleep", "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200", "WORKER_ID": "zombie-\(UUID().uuidString.prefix(6))",
+        ])
+        #expect(try await eventually { try await count(ids, status: "processing") == 3 })
+        zombie.signal(SIGSTOP)
+        try await Task.sleep(for: .seconds(1.2))
+        let recovered = try await store.recoverStalled(stalledAfter: .seconds(1)).filter { ids.contains($0.id) }
+        #expect(recovered.count == 3)
+        let rescuer = try ChildProcess("worker", environment: ["WORKER_KINDS": "sleep"])
+        #expect(try await eventually { try await count(ids, status: "processing") == 3 })
+        zombie.signal(SIGCONT)  // its 1.5 s sleeps finish first: it tries to complete jobs it no longer owns
+        #expect(try await eventually { try await count(ids, status: "completed") == 3 })
+        try await Task.sleep(for: .seconds(1))
+        let c = try await completions(ids)
+        #expect(c.total == 3 && c.maxPerJob == 1)
+        #expect(zombie.log.contains("lease gone") || zombie.log.contains("lease lost"))
+        zombie.signal(SIGTERM)
+        rescuer.signal(SIGTERM)
+        #expect(await zombie.waitForExit(timeout: .seconds(10)) == 0)
+        #expect(await rescuer.waitForExit(timeout: .seconds(10)) == 0)
+    }
+
+    /// Scenario 4: PostgreSQL restarted with `-m immediate` under load: acknowledged completions stay,
+    /// workers reconnect by themselves, nothing is lost or completed twice, connections stay bounded.
+    @Test func databaseCrashRestartUnderLoad() async throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let bin = env["QUARRY_PG_BIN"], let data = env["QUARRY_PGDATA"], let port = env["QUARRY_PG_PORT"] else {
+            Issue.record("QUARRY_PG_BIN/QUARRY_PGDATA/QUARRY_PG_PORT not set: run through scripts/test")
+            return
+        }
+        let ids = try await store.enqueueBulk(kind: "sleep", payloads: Array(repeating: #"{"ms":20}"#, count: 3000))
+        let workers = try (0..<2).map { _ in
+            try ChildProcess("worker", environment: [
+                "WORKER_KINDS": "sleep", "EXTRACTION_MAX_CONCURRENCY": "20", "DB_POOL_SIZE": "3",
+                "EXTRACTION_HEARTBEAT_INTERVAL_MS": "500", "LOG_LEVEL": "warning",
+            ])
+        }
+        #expect(try await eventually { try await count(ids, status: "completed") > 300 })
+        let acknowledged = try await pool.query(
+            "SELECT id FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = 'completed'", [ids]).compactMap { $0.uuid("id") }
+        let restart = Process()
+        restart.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+        restart.arguments = ["-u", "postgres", "--", "\(bin)/pg_ctl", "-D", data, "-m", "immediate", "-w", "-o", "-p \(port)", "restart"]
+        if getuid() != 0 {
+            restart.executableURL = URL(fileURLWithPath: "\(bin)/pg_ctl")
+            restart.arguments = ["-D", data, "-m", "immediate", "-w", "-o", "-p \(port)", "restart"]
+        }
+        restart.standardOutput = FileHandle.nullDevice
+        try restart.run()
+        restart.waitUntilExit()
+        #expect(restart.terminationStatus == 0)
+        let t0 = ContinuousClock.now
+        // Progress resumes within 30 s.
+        let before = try await count(ids, status: "completed")
+        #expect(try await eventually(timeout: .seconds(30)) { try await count(ids, status: "completed") > before })
+        #expect(ContinuousClock.now - t0 < .seconds(30))
+        // Jobs claimed before the crash are stalled now (their leases died with nobody's heartbeat
+        // failing)… heartbeats resume, so everything finishes; sweep anything truly orphaned.
+        _ = try await eventually(timeout: .seconds(60), every: .milliseconds(500)) {
+            _ = try await store.recoverStalled(stalledAfter: .seconds(3))
+            return try await count(ids, status: "completed") == ids.count
+        }
+        #expect(try await count(ids, status: "completed") == ids.count)
+        let stillDone = try await pool.query(
+            "SELECT count(*) AS n FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = 'completed'", [acknowledged]).first?.int("n")
+        #expect(stillDone == acknowledged.count)
+        let c = try await completions(ids)
+        #expect(c.total == ids.count && c.maxPerJob == 1)
+        let conns = try await pool.query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name IN ('quarry-worker','quarry-listener')").first?.int("n") ?? 0
+        #expect(conns <= 2 * (3 + 1))
+        for w in workers {
+            #expect(w.isRunning)
+            w.signal(SIGTERM)
+        }
+        for w in workers { #expect(await w.waitForExit(timeout: .seconds(15)) == 0) }
+    }
+
+    /// Scenario 6 (bounded): random SIGKILL / SIGSTOP+SIGCONT / restarts of workers while jobs flow,
+    /// with stalled sweeps standing in for the janitor: 0 lost, 0 completed twice.
+    @Test func chaosSoakLosesAndDuplicatesNothing() async throws {
+        let seconds = Int(ProcessInfo.processInfo.environment["QUARRY_CHAOS_SECONDS"] ?? "12") ?? 12
+        let ids = try await store.enqueueBulk(kind: "sleep", payloads: (0..<1500).map { #"{"ms":\#(5 + $0 % 40)}"# })
+        let env = [
+            "WORKER_KINDS": "sleep", "EXTRACTION_MAX_CONCURRENCY": "10", "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200",
+            "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "100",
+        ]
+        var workers = try (0..<3).map { _ in try ChildProcess("worker", environment: env) }
+        var faults: [String: Int] = [:]
+        let end = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 300...900)))
+            let i = Int.random(in: 0..<workers.count)
+            switch Int.random(in: 0..<3) {
+            case 0:
+                workers[i].signal(SIGKILL)
+                faults["sigkill", default: 0] += 1
+                workers[i] = try ChildProcess("worker", environment: env)
+            case 1:
+                workers[i].signal(SIGSTOP)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 100...1200)))
+                workers[i].signal(SIGCONT)
+                faults["sigstop", default: 0] += 1
+            default:
+                workers[i].signal(SIGTERM)
+                faults["restart", default: 0] += 1
+                workers[i] = try ChildProcess("worker", environment: env)
+            }
+            _ = try await store.recoverStalled(stalledAfter: .seconds(1))
+        }
+        let done = try await eventually(timeout: .seconds(90), every: .milliseconds(300)) {
+            _ = try await store.recoverStalled(stalledAfter: .seconds(1))
+            return try await count(ids, status: "completed") + count(ids, status: "dead_lettered") == ids.count
+        }
+        #expect(done)
+        let c = try await completions(ids)
+        let dlq = try await count(ids, status: "dead_lettered")
+        print("chaos: \(ids.count) jobs, faults \(faults), completed \(c.total), dead-lettered \(dlq), max completions per job \(c.maxPerJob)")
+        #expect(c.maxPerJob == 1)
+        #expect(c.total + dlq == ids.count)
+        for w in workers { w.signal(SIGTERM) }
+        for w in workers { _ = await w.waitForExit(timeout: .seconds(15)) }
+    }
+}
