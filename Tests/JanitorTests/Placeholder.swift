@@ -1,3 +1,0 @@
-@testable import JanitorService
-import Testing
-@Test func placeholder() {}
