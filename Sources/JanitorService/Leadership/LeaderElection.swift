@@ -72,8 +72,11 @@ public final class LeaderElection: Sendable {
     /// Confirms the session (and so the lock) is alive and bumps the heartbeat. A failure means
     /// leadership is lost: the session is dropped and the caller must stop acting and compete again.
     public func verify() async -> Bool {
+        // The session this check ran on: a failure only ends *that* session, never a newer one
+        // that another caller acquired meanwhile.
+        let checked = state.withLock { $0.connection }
         let result: Result<Bool, any Error> = await onSession { [self] in
-            guard let connection = self.state.withLock({ $0.connection }) else { return false }
+            guard let connection = checked, self.state.withLock({ $0.connection === connection }) else { return false }
             let row = try connection.query(
                 """
                 WITH beat AS (
@@ -96,20 +99,23 @@ public final class LeaderElection: Sendable {
             return held
         }
         let held = (try? result.get()) ?? false
-        if !held {
-            let wasLeader = state.withLock { s in
-                let was = s.isLeader
-                s.isLeader = false
-                return was
-            }
-            if wasLeader {
-                var metadata: Logger.Metadata = ["instance_id": "\(instanceID)"]
-                if case .failure(let error) = result { metadata["error"] = "\(error)" }
-                logger.error("leader:lost", metadata: metadata)
-            }
-            await dropSession()
+        if held { return true }
+        // Only the session that failed is dropped; if it was already replaced, report the current state.
+        let dropped = state.withLock { s -> (connection: PostgresConnection?, wasLeader: Bool)? in
+            guard let checked, s.connection === checked else { return nil }
+            let was = s.isLeader
+            s.connection = nil
+            s.isLeader = false
+            return (checked, was)
         }
-        return held
+        guard let dropped else { return checked == nil ? false : isLeader }
+        if dropped.wasLeader {
+            var metadata: Logger.Metadata = ["instance_id": "\(instanceID)"]
+            if case .failure(let error) = result { metadata["error"] = "\(error)" }
+            logger.error("leader:lost", metadata: metadata)
+        }
+        if let connection = dropped.connection { await close(connection) }
+        return false
     }
 
     /// Gives up leadership: unlocks, removes the leader record and closes the session.
@@ -138,7 +144,10 @@ public final class LeaderElection: Sendable {
 
     /// Opens the session on first use. Called on `queue` only.
     private func session() throws -> PostgresConnection {
-        if let c = state.withLock({ $0.connection }), c.isHealthy { return c }
+        if let c = state.withLock({ $0.connection }) {
+            if c.isHealthy { return c }
+            c.close()
+        }
         let connection = try PostgresConnection(conninfo: conninfo, applicationName: "quarry-janitor-leader")
         let timeoutMs = max(1000, idleSessionTimeout.components.seconds * 1000 + idleSessionTimeout.components.attoseconds / 1_000_000_000_000_000)
         // PostgreSQL 14+; older servers just keep the default (a hung leader then holds on until TCP gives up).
@@ -155,6 +164,10 @@ public final class LeaderElection: Sendable {
             return c
         }
         guard let connection else { return }
+        await close(connection)
+    }
+
+    private func close(_ connection: PostgresConnection) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             queue.async {
                 connection.close()
