@@ -41,7 +41,7 @@ public final class Janitor: Service, Sendable {
         self.metrics = metrics
         self.election = LeaderElection(
             conninfo: configuration.databaseURL, instanceID: configuration.instanceID,
-            idleSessionTimeout: configuration.failover * 2 / 3, logger: logger)
+            idleSessionTimeout: configuration.failover * 3 / 4, logger: logger)
         self.dispatcher = AlertDispatcher(notifiers: notifiers, logger: logger)
         self.alertStore = AlertStateStore(pool: pool, policy: configuration.alertPolicy)
         self.stalled = StalledJobRecovery(store: JobStore(pool: pool), stalledAfter: configuration.stalledAfter, logger: logger)
@@ -79,10 +79,11 @@ public final class Janitor: Service, Sendable {
     // MARK: Leadership
 
     /// Standbys try for the lock every quarter of the failover time (at most 5 s); the leader
-    /// heartbeats every third of it.
+    /// heartbeats every quarter too, so it survives two missed beats before the server's
+    /// `idle_session_timeout` (three quarters) ends a hung leader's session.
     func leadershipLoop() async {
         let retry = min(configuration.failover / 4, .seconds(5))
-        let heartbeat = configuration.failover / 3
+        let heartbeat = configuration.failover / 4
         while !Task.isCancelled {
             if election.isLeader {
                 _ = await election.verify()

@@ -21,8 +21,8 @@ public struct JanitorConfiguration: Sendable {
 
     /// Longest a dead leader keeps the role before a standby takes over (`JANITOR_FAILOVER_S`, default 15).
     ///
-    /// Standbys retry the lock every quarter of it (at most 5 s); the leader heartbeats every third
-    /// and its session is ended by the server after two thirds of silence (`idle_session_timeout`),
+    /// Standbys retry the lock every quarter of it (at most 5 s); the leader heartbeats every quarter
+    /// and its session is ended by the server after three quarters of silence (`idle_session_timeout`),
     /// so a hung leader is also replaced in time.
     public var failover: Duration
 

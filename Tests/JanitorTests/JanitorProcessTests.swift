@@ -34,7 +34,7 @@ struct JanitorProcessTests {
         #expect(["janitor-a", "janitor-b"].contains(first))
         #expect(try await advisoryHolders(db) == 1)
         let acquired = [a, b].filter { $0.log.contains("leader:acquired") }
-        #expect(acquired.count == 1, "exactly one replica logged leader:acquired")
+        #expect(acquired.count == 1, "exactly one replica logged leader:acquired: a: \(a.log.suffix(2500))\nb: \(b.log.suffix(2500))")
         let (leaderProcess, standby) = first == "janitor-a" ? (a, b) : (b, a)
         let standbyID = first == "janitor-a" ? "janitor-b" : "janitor-a"
 
@@ -42,7 +42,7 @@ struct JanitorProcessTests {
         let killedAt = ContinuousClock.now
         let tookOver = try await eventually(timeout: .seconds(10), every: .milliseconds(50)) { try await leader(db) == standbyID }
         let elapsed = ContinuousClock.now - killedAt
-        #expect(tookOver)
+        #expect(tookOver, "killed: \(leaderProcess.log.suffix(2500))\nstandby: \(standby.log.suffix(2500))")
         #expect(elapsed < .seconds(2), "failover took \(elapsed); JANITOR_FAILOVER_S=2")
         #expect(standby.log.contains("leader:acquired"))
         // The new leader heartbeats its record.
