@@ -98,7 +98,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "janitor",
-            dependencies: ["JanitorService", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["JanitorService", "Alerts", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // Legacy .xls (BIFF) dumper: libfreexl is not memory-safe, so it runs in a child process.
@@ -125,6 +125,14 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Postgres", "Models"], swiftSettings: swiftSettings),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Models", "quarry-xls-dump"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "JanitorTests",
+            dependencies: [
+                "JanitorService", "Queue", "Postgres", "Models", "Alerts",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AlertsTests",
             dependencies: ["Alerts", "Models", .product(name: "Crypto", package: "swift-crypto")],

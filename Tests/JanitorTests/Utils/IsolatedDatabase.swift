@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import Postgres
+
+/// A database of its own for tests that run janitor processes: the advisory lock, the health
+/// numbers and the alert state are per database, so other suites' jobs cannot disturb them.
+/// Created empty, migrated with the real `quarry migrate`, dropped by ``drop()``.
+final class IsolatedDatabase: Sendable {
+    let name: String
+    let url: String
+    let pool: PostgresPool
+
+    init() async throws {
+        name = "janitor_test_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = try PostgresConnection(conninfo: TestDatabase.url, applicationName: "janitor-test-admin")
+        try admin.execute("CREATE DATABASE \(name)")
+        admin.close()
+        url = Self.replacingDatabase(in: TestDatabase.url, with: name)
+        let migrate = try ChildProcess("quarry", arguments: ["migrate", "--database-url", url])
+        let status = await migrate.waitForExit(timeout: .seconds(60))
+        guard status == 0 else { throw TestFailure("quarry migrate failed (\(String(describing: status))): \(migrate.log)") }
+        pool = PostgresPool(
+            configuration: .init(conninfo: url, maxConnections: 4, acquireTimeout: .seconds(20), applicationName: "janitor-test"),
+            logger: Logger(label: "test"))
+    }
+
+    /// Closes the pool and drops the database (terminating sessions left by killed processes).
+    func drop() {
+        pool.close()
+        guard let admin = try? PostgresConnection(conninfo: TestDatabase.url, applicationName: "janitor-test-admin") else { return }
+        _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        admin.close()
+    }
+
+    /// `postgresql://u@h:p/db?x` → same URL with another database name.
+    static func replacingDatabase(in url: String, with database: String) -> String {
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            var base = url
+            var query = ""
+            if let q = url.firstIndex(of: "?") {
+                base = String(url[..<q])
+                query = String(url[q...])
+            }
+            let schemeEnd = base.range(of: "://")!.upperBound
+            if let slash = base[schemeEnd...].firstIndex(of: "/") {
+                base = String(base[..<slash])
+            }
+            return base + "/" + database + query
+        }
+        return url + " dbname=\(database)"
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
