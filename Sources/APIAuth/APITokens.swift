@@ -18,7 +18,7 @@ public struct APIPrincipal: Sendable, Hashable {
 }
 
 /// Why a bearer token was refused.
-public enum AuthFailure: Sendable, Equatable {
+public enum AuthFailure: Error, Sendable, Equatable {
     case missing
     case malformed
     case unknown

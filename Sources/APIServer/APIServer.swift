@@ -5,7 +5,7 @@ public import Logging
 import NIOCore
 public import Postgres
 public import Queue
-import ServiceLifecycle
+public import ServiceLifecycle
 import Storage
 
 /// The request context: Hummingbird's core storage plus the peer address (for the audit log).

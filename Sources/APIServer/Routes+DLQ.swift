@@ -1,3 +1,6 @@
+import APIAuth
+import Queue
+import Storage
 import Foundation
 import Hummingbird
 import Postgres

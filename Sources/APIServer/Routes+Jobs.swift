@@ -1,8 +1,10 @@
+import APIAuth
+import Queue
+import Storage
 import Foundation
 import Hummingbird
 import Models
 import Postgres
-import Queue
 
 extension APIServer {
     /// The job JSON (seed 000's shape, widened), built by SQL over `quarry.jobs j`.

@@ -1,8 +1,10 @@
+import APIAuth
+import Queue
+import Storage
 import Foundation
 import Hummingbird
 import NIOCore
 import Postgres
-import Queue
 
 extension APIServer {
     func readyz(_ c: Call) async throws -> Response {

@@ -5,8 +5,8 @@ import Crypto
 ///
 /// One writer serves one upload from one task; it is an actor so it can be shared safely anyway.
 public actor UploadWriter {
-    public let uploadID: UUID
-    public let maxBytes: Int64
+    public nonisolated let uploadID: UUID
+    public nonisolated let maxBytes: Int64
     private let store: any FileStore
     private var buffer: [UInt8] = []
     private var seq = 0
