@@ -112,10 +112,10 @@ extension APIServer {
                   coalesce(sum(jobs) FILTER (WHERE status IN ('completed','dead_lettered') AND at > now() - interval '24 hours'), 0) AS jobs_24h,
                   coalesce(sum(jobs) FILTER (WHERE status = 'completed' AND at > now() - interval '24 hours'), 0) AS ok_24h,
                   coalesce(sum(rows_processed) FILTER (WHERE at > now() - interval '24 hours'), 0) AS rows_24h,
-                  coalesce(sum(jobs) FILTER (WHERE status IN ('completed','dead_lettered') AND at > now() - make_interval(secs => $1)), 0) AS jobs_w,
-                  coalesce(sum(jobs) FILTER (WHERE status = 'completed' AND at > now() - make_interval(secs => $1)), 0) AS ok_w,
-                  coalesce(sum(duration_ms) FILTER (WHERE status = 'completed' AND at > now() - make_interval(secs => $1)), 0) AS dur_w,
-                  coalesce(sum(rows_processed) FILTER (WHERE at > now() - make_interval(secs => $1)), 0) AS rows_w
+                  coalesce(sum(jobs) FILTER (WHERE status IN ('completed','dead_lettered') AND at > now() - make_interval(secs => $1::int)), 0) AS jobs_w,
+                  coalesce(sum(jobs) FILTER (WHERE status = 'completed' AND at > now() - make_interval(secs => $1::int)), 0) AS ok_w,
+                  coalesce(sum(duration_ms) FILTER (WHERE status = 'completed' AND at > now() - make_interval(secs => $1::int)), 0) AS dur_w,
+                  coalesce(sum(rows_processed) FILTER (WHERE at > now() - make_interval(secs => $1::int)), 0) AS rows_w
                 FROM m
             )
             SELECT jsonb_build_object(
@@ -127,7 +127,7 @@ extension APIServer {
                 'jobs_in_window', jobs_w,
                 'success_rate_window', CASE WHEN jobs_w = 0 THEN 100 ELSE round(ok_w * 100.0 / jobs_w, 1) END,
                 'rows_processed_window', rows_w,
-                'throughput_rows_per_sec', round(rows_w::numeric / $1, 2))::text AS j
+                'throughput_rows_per_sec', round(rows_w::numeric / $1::int, 2))::text AS j
             FROM agg
             """, [seconds, window])
         return r.first?.string("j") ?? "{}"
@@ -143,9 +143,9 @@ extension APIServer {
             SELECT jsonb_build_object(
                 'window', $2::text,
                 'total_errors_24h', (SELECT coalesce(sum(count), 0) FROM e WHERE at > now() - interval '24 hours'),
-                'total_errors_window', (SELECT coalesce(sum(count), 0) FROM e WHERE at > now() - make_interval(secs => $1)),
+                'total_errors_window', (SELECT coalesce(sum(count), 0) FROM e WHERE at > now() - make_interval(secs => $1::int)),
                 'top_errors', (SELECT coalesce(jsonb_agg(jsonb_build_object('code', code, 'count', n) ORDER BY n DESC, code), '[]'::jsonb)
-                               FROM (SELECT code, sum(count) AS n FROM e WHERE at > now() - make_interval(secs => $1)
+                               FROM (SELECT code, sum(count) AS n FROM e WHERE at > now() - make_interval(secs => $1::int)
                                      GROUP BY code ORDER BY n DESC, code LIMIT 10) t))::text AS j
             """, [seconds, window])
         return r.first?.string("j") ?? "{}"
