@@ -168,6 +168,13 @@ extension APIServer {
 
     func cancelJob(_ c: Call) async throws -> Response {
         let id = try c.uuid("id")
+        // quarry.cancel answers a job's final status as is ('cancelled' included), so look first:
+        // only a call that moved the job reports cancelled=true.
+        let current = try await pool.query("SELECT status FROM quarry.jobs WHERE id = $1 AND org_id = $2", [id, c.who.orgID]).first?.string("status")
+        guard let current else { throw APIError.notFound("job not found") }
+        if JobStatus(rawValue: current)?.isFinal == true {
+            return Envelope.ok(["job_id": id.uuidString.lowercased(), "cancelled": false, "status": current])
+        }
         let outcome = try await jobs.cancel(id: id, org: c.who.orgID)
         if outcome == "not_found" { throw APIError.notFound("job not found") }
         await audit(c, action: "job.cancel", target: id.uuidString.lowercased(), details: ["outcome": outcome])

@@ -7,16 +7,19 @@ import Queue
 actor APIHarness {
     static let shared = APIHarness()
 
-    private var main: (process: ChildProcess, base: String)?
+    private var main: Task<(process: ChildProcess, base: String), any Error>?
     let pool: PostgresPool = TestDatabase.pool(size: 4, name: "quarry-api-test")
 
     /// The shared api process (1 MB upload limit, generous rate limit).
     func base() async throws -> String {
-        if let main, main.process.isRunning { return main.base }
-        _ = try await TestDatabase.migrated()
-        let started = try await Self.start(environment: ["EXTRACTION_MAX_FILE_SIZE_MB": "1", "API_RATE_LIMIT_PER_MIN": "100000", "API_SSE_HEARTBEAT_MS": "1000"])
-        main = started
-        return started.base
+        // One start shared by every caller (the actor is re-entrant across the awaits below).
+        if let main, let running = try? await main.value, running.process.isRunning { return running.base }
+        let task = Task {
+            _ = try await TestDatabase.migrated()
+            return try await Self.start(environment: ["EXTRACTION_MAX_FILE_SIZE_MB": "1", "API_RATE_LIMIT_PER_MIN": "100000", "API_SSE_HEARTBEAT_MS": "1000"])
+        }
+        main = task
+        return try await task.value.base
     }
 
     /// Starts an api process with extra environment; waits until `/healthz` answers.
