@@ -46,6 +46,28 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Storage",
+            dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // Bearer tokens: generation, hashing, lookup; shared by the api and the quarry CLI.
+        .target(
+            name: "APIAuth",
+            dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "APIServer",
+            dependencies: [
+                "Postgres", "Queue", "Models", "Storage", "APIAuth", "QuarryLog",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Extraction",
             dependencies: ["Models", "CLibXML2", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: swiftSettings
@@ -106,16 +128,18 @@ let package = Package(
         .executableTarget(
             name: "api",
             dependencies: [
-                "Queue", "Postgres", "Models", "QuarryLog",
+                "APIServer", "Queue", "Postgres", "Models", "QuarryLog",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "quarry",
             dependencies: [
-                "Queue", "Postgres", "Models", "QuarryLog",
+                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -124,6 +148,11 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Postgres", "Models"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "APITests",
+            dependencies: ["Queue", "Postgres", "Models", "Storage", "APIAuth", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Models", "quarry-xls-dump"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "JanitorTests",

@@ -11,7 +11,7 @@ struct Quarry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarry",
         abstract: "Operate a Quarry fleet: migrations, jobs, the dead-letter queue, benchmarks.",
-        subcommands: [Migrate.self, Enqueue.self, Status.self, DLQ.self, Bench.self])
+        subcommands: [Migrate.self, Enqueue.self, Status.self, DLQ.self, Bench.self, Token.self])
 }
 
 /// Options every database command takes.

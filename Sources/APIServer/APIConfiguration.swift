@@ -1,0 +1,66 @@
+public import Foundation
+
+/// Settings for the `api` process, read from the environment in one place.
+public struct APIConfiguration: Sendable {
+    /// `DATABASE_URL`.
+    public var databaseURL: String
+    /// `HOST` (default 0.0.0.0).
+    public var host: String
+    /// `PORT` (default 8080).
+    public var port: Int
+    /// `DB_POOL_SIZE` (default 8).
+    public var poolSize: Int
+    /// `EXTRACTION_MAX_FILE_SIZE_MB` (default 100): the largest upload.
+    public var maxFileBytes: Int64
+    /// The largest JSON request body (1 MiB).
+    public var maxJSONBytes: Int
+    /// `API_RATE_LIMIT_PER_MIN` (default 600): requests per token per minute.
+    public var rateLimitPerMinute: Int
+    /// `API_REQUEST_TIMEOUT_MS` (default 30 s): JSON routes give up with 503 after this.
+    public var requestTimeout: Duration
+    /// `API_SSE_HEARTBEAT_MS` (default 15 s): comment lines that keep event streams alive.
+    public var sseHeartbeat: Duration
+    /// Average job duration assumed for wait estimates when there is no history.
+    public var defaultJobDuration: Duration
+
+    public init(
+        databaseURL: String, host: String = "0.0.0.0", port: Int = 8080, poolSize: Int = 8, maxFileBytes: Int64 = 100 << 20,
+        maxJSONBytes: Int = 1 << 20, rateLimitPerMinute: Int = 600, requestTimeout: Duration = .seconds(30),
+        sseHeartbeat: Duration = .seconds(15), defaultJobDuration: Duration = .seconds(15)
+    ) {
+        self.databaseURL = databaseURL
+        self.host = host
+        self.port = port
+        self.poolSize = poolSize
+        self.maxFileBytes = maxFileBytes
+        self.maxJSONBytes = maxJSONBytes
+        self.rateLimitPerMinute = rateLimitPerMinute
+        self.requestTimeout = requestTimeout
+        self.sseHeartbeat = sseHeartbeat
+        self.defaultJobDuration = defaultJobDuration
+    }
+
+    /// Reads the configuration from environment variables.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> APIConfiguration {
+        guard let url = env["DATABASE_URL"], !url.isEmpty else {
+            throw ConfigurationError(message: "DATABASE_URL is not set")
+        }
+        func int(_ key: String, _ def: Int) throws -> Int {
+            guard let raw = env[key], !raw.isEmpty else { return def }
+            guard let v = Int(raw), v >= 0 else { throw ConfigurationError(message: "\(key) must be a non-negative integer") }
+            return v
+        }
+        return APIConfiguration(
+            databaseURL: url, host: env["HOST"] ?? "0.0.0.0", port: try int("PORT", 8080),
+            poolSize: max(2, try int("DB_POOL_SIZE", 8)),
+            maxFileBytes: Int64(try int("EXTRACTION_MAX_FILE_SIZE_MB", 100)) << 20,
+            rateLimitPerMinute: max(1, try int("API_RATE_LIMIT_PER_MIN", 600)),
+            requestTimeout: .milliseconds(try int("API_REQUEST_TIMEOUT_MS", 30_000)),
+            sseHeartbeat: .milliseconds(max(100, try int("API_SSE_HEARTBEAT_MS", 15_000))))
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

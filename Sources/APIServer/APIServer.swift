@@ -1,0 +1,252 @@
+import APIAuth
+public import Foundation
+public import Hummingbird
+public import Logging
+import NIOCore
+public import Postgres
+public import Queue
+public import ServiceLifecycle
+import Storage
+
+/// The request context: Hummingbird's core storage plus the peer address (for the audit log).
+public struct APIRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: String?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress
+    }
+}
+
+/// One matched request, as handlers see it.
+struct Call: Sendable {
+    let request: Request
+    let context: APIRequestContext
+    let params: [String: String]
+    let principal: APIPrincipal?
+
+    /// The authenticated caller (routes under `/api` always have one).
+    var who: APIPrincipal { principal! }
+
+    func query(_ name: String) -> String? {
+        request.uri.queryParameters[Substring(name)].map(String.init)
+    }
+
+    func uuid(_ name: String) throws -> UUID {
+        guard let raw = params[name], let id = UUID(uuidString: raw) else {
+            throw APIError.badRequest("'\(name)' is not a valid UUID")
+        }
+        return id
+    }
+
+    func intQuery(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let raw = query(name), !raw.isEmpty else { return def }
+        guard let v = Int(raw), range.contains(v) else {
+            throw APIError.badRequest("'\(name)' must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return v
+    }
+
+    func boolQuery(_ name: String) throws -> Bool {
+        switch query(name)?.lowercased() {
+        case nil, "", "false", "0": return false
+        case "true", "1": return true
+        default: throw APIError.badRequest("'\(name)' must be true or false")
+        }
+    }
+
+    /// Collects a JSON body up to `limit` bytes (413 beyond).
+    func body(limit: Int) async throws -> [UInt8] {
+        if let len = request.headers[.contentLength].flatMap(Int.init), len > limit {
+            throw APIError.tooLarge("JSON bodies are limited to \(limit) bytes")
+        }
+        var out: [UInt8] = []
+        for try await buffer in request.body {
+            if out.count + buffer.readableBytes > limit { throw APIError.tooLarge("JSON bodies are limited to \(limit) bytes") }
+            out.append(contentsOf: buffer.readableBytesView)
+        }
+        return out
+    }
+}
+
+/// A route: method, path pattern (`:name` segments capture), and how it runs.
+struct Route: Sendable {
+    enum Access: Sendable { case open, token, tokenOrQuery }
+    let method: HTTPRequest.Method
+    let pattern: [String]
+    let name: String
+    let access: Access
+    /// Streaming routes (uploads, SSE, CSV) are not bounded by the request timeout.
+    let timed: Bool
+    let handler: @Sendable (APIServer, Call) async throws -> Response
+
+    func match(_ parts: [Substring]) -> [String: String]? {
+        guard parts.count == pattern.count else { return nil }
+        var params: [String: String] = [:]
+        for (p, s) in zip(pattern, parts) {
+            if p.hasPrefix(":") {
+                params[String(p.dropFirst())] = s.removingPercentEncoding ?? String(s)
+            } else if p != s {
+                return nil
+            }
+        }
+        return params
+    }
+}
+
+/// The HTTP API: routing, authentication, tenancy, rate limits, metrics, and the handlers.
+public final class APIServer: Sendable {
+    let config: APIConfiguration
+    let pool: PostgresPool
+    let jobs: JobStore
+    let files: PostgresFileStore
+    let events: EventHub
+    let metrics = RequestMetrics()
+    let limiter: RateLimiter
+    let migrations: MigrationRunner?
+    let logger: Logger
+    let routes: [Route]
+
+    public init(configuration: APIConfiguration, pool: PostgresPool, migrations: MigrationRunner?, logger: Logger) {
+        self.config = configuration
+        self.pool = pool
+        self.jobs = JobStore(pool: pool)
+        self.files = PostgresFileStore(pool: pool)
+        self.events = EventHub(
+            listener: PostgresListener(conninfo: configuration.databaseURL, channels: ["quarry_events"], logger: logger),
+            logger: logger)
+        self.limiter = RateLimiter(perMinute: configuration.rateLimitPerMinute)
+        self.migrations = migrations
+        self.logger = logger
+        var table: [Route] = []
+        Self.buildRoutes(into: &table)
+        self.routes = table
+    }
+
+    /// The Hummingbird application plus the shared NOTIFY listener, as services.
+    public func services() -> [any Service] {
+        let responder = CallbackResponder<APIRequestContext> { [self] request, context in
+            await self.respond(request, context)
+        }
+        let app = Application(
+            responder: responder,
+            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "quarry-api"),
+            logger: logger)
+        return [events, app]
+    }
+
+    // MARK: Dispatch
+
+    func respond(_ request: Request, _ context: APIRequestContext) async -> Response {
+        let start = ContinuousClock.now
+        let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: true)
+        var routeName = "unmatched"
+        let response: Response
+        do {
+            let candidates = routes.compactMap { r in r.match(parts).map { (r, $0) } }
+            guard !candidates.isEmpty else { throw APIError.notFound("no route for \(request.uri.path)") }
+            guard let (route, params) = candidates.first(where: { $0.0.method == request.method }) else {
+                throw APIError.methodNotAllowed()
+            }
+            routeName = route.name
+            let principal = try await authenticate(route: route, request: request, context: context)
+            if let principal, let wait = limiter.take(principal.tokenID) { throw APIError.rateLimited(wait) }
+            let call = Call(request: request, context: context, params: params, principal: principal)
+            if route.timed {
+                response = try await withTimeout(config.requestTimeout) { [self] in try await route.handler(self, call) }
+            } else {
+                response = try await route.handler(self, call)
+            }
+        } catch let e as APIError {
+            response = Envelope.error(e)
+        } catch let e as PostgresError where e.sqlState?.hasPrefix("22") == true {
+            response = Envelope.error(.badRequest("invalid parameter value"))
+        } catch let e as PostgresError where e.isTransient || e.code == .poolTimeout || e.code == .poolClosed {
+            logger.warning("database unavailable", metadata: ["route": "\(routeName)", "error": "\(e)"])
+            response = Envelope.error(.unavailable)
+        } catch {
+            logger.error("request failed", metadata: ["route": "\(routeName)", "error": "\(String(reflecting: error))"])
+            response = Envelope.error(.internalError)
+        }
+        let elapsed = ContinuousClock.now - start
+        metrics.record(
+            route: routeName, method: request.method.rawValue, status: response.status.code,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return response
+    }
+
+    private func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw APIError.timeout
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    // MARK: Authentication
+
+    private func authenticate(route: Route, request: Request, context: APIRequestContext) async throws -> APIPrincipal? {
+        if route.access == .open { return nil }
+        var token: String?
+        if let header = request.headers[.authorization] {
+            let trimmed = header.trimmingCharacters(in: .whitespaces)
+            if trimmed.lowercased().hasPrefix("bearer ") {
+                token = String(trimmed.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            } else {
+                token = ""
+            }
+        } else if route.access == .tokenOrQuery, let q = request.uri.queryParameters["access_token"] {
+            token = String(q)
+        }
+        guard let token else {
+            await audit(nil, action: "auth.failed", target: request.uri.path, details: ["reason": "missing"], remote: context.remoteAddress)
+            throw APIError.unauthorized("missing bearer token")
+        }
+        switch try await APITokens.authenticate(pool: pool, token: token) {
+        case .success(let p):
+            return p
+        case .failure(let why):
+            var tokenID: UUID?
+            let reason: String
+            switch why {
+            case .missing: reason = "missing"
+            case .malformed: reason = "malformed"
+            case .unknown: reason = "unknown"
+            case .revoked(let id):
+                reason = "revoked"
+                tokenID = id
+            }
+            try? await pool.query(
+                """
+                INSERT INTO quarry.audit_log (org_id, token_id, action, target_id, details, remote_addr)
+                VALUES ((SELECT org_id FROM quarry.api_tokens WHERE id = $1), $1, 'auth.failed', $2, $3::jsonb, $4)
+                """,
+                [tokenID, request.uri.path, JSONText(Envelope.encode(["reason": reason])), context.remoteAddress])
+            throw APIError.unauthorized(reason == "revoked" ? "token revoked" : "invalid bearer token")
+        }
+    }
+
+    /// Appends to `quarry.audit_log` (never the token itself); failures are logged, not raised.
+    func audit(_ who: APIPrincipal?, action: String, target: String?, details: [String: Any] = [:], remote: String?) async {
+        do {
+            try await pool.query(
+                """
+                INSERT INTO quarry.audit_log (org_id, token_id, action, target_id, details, remote_addr)
+                VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+                """,
+                [who?.orgID, who?.tokenID, action, target, JSONText(Envelope.encode(details)), remote])
+        } catch {
+            logger.warning("audit write failed", metadata: ["action": "\(action)", "error": "\(error)"])
+        }
+    }
+
+    func audit(_ call: Call, action: String, target: String?, details: [String: Any] = [:]) async {
+        await audit(call.principal, action: action, target: target, details: details, remote: call.context.remoteAddress)
+    }
+}

@@ -1,0 +1,254 @@
+import APIAuth
+import Queue
+import Storage
+import Foundation
+import Hummingbird
+import Models
+import Postgres
+
+extension APIServer {
+    /// The job JSON (seed 000's shape, widened), built by SQL over `quarry.jobs j`.
+    static let jobJSON = """
+        jsonb_build_object(
+            'job_id', j.id, 'status', j.status, 'kind', j.kind, 'priority', j.priority, 'attempt', j.attempt,
+            'max_attempts', j.max_attempts, 'created_at', j.created_at, 'started_at', j.started_at,
+            'completed_at', j.completed_at,
+            'upload_id', coalesce(j.upload_id::text, j.payload->>'upload_id'),
+            'retry_of', j.payload->>'retry_of', 'reprocessed_from', j.reprocessed_from,
+            'progress', jsonb_build_object('percent_complete', 0, 'current_step', j.status, 'rows_processed', 0,
+                                           'rows_total', NULL, 'estimated_remaining_ms', NULL)
+                || coalesce(j.progress, '{}'::jsonb)
+                || jsonb_build_object(
+                    'elapsed_ms', CASE WHEN j.started_at IS NULL THEN 0
+                        ELSE greatest(0, (extract(epoch FROM coalesce(j.completed_at, now()) - j.started_at) * 1000))::bigint END)
+                || CASE WHEN j.status = 'completed'
+                        THEN jsonb_build_object('percent_complete', 100, 'estimated_remaining_ms', 0) ELSE '{}'::jsonb END,
+            'error', CASE WHEN j.error IS NULL THEN NULL ELSE jsonb_build_object(
+                'code', j.error->>'code', 'message', j.error->>'message',
+                'retryable', coalesce((j.error->>'retryable')::boolean, false)) END)
+        """
+
+    static let configKeys: Set<String> = [
+        "supplier_id", "column_mapping", "transformations", "validation_mode", "header_row", "skip_rows", "sheet",
+        "delimiter", "currency", "required_fields",
+    ]
+
+    /// Validates an extraction config object (unknown keys and wrong types are 400s).
+    static func validateConfig(_ value: JSONValue?) throws -> JSONValue {
+        guard let value, !value.isNull else { return .object([:]) }
+        guard case .object(let o) = value else { throw APIError.badRequest("'config' must be an object") }
+        if let bad = o.keys.sorted().first(where: { !configKeys.contains($0) }) {
+            throw APIError.badRequest("unknown config field '\(bad)'")
+        }
+        for (k, v) in o {
+            switch (k, v) {
+            case (_, .null): continue
+            case ("validation_mode", .string(let s)):
+                guard s == "strict" || s == "lenient" else { throw APIError.badRequest("'config.validation_mode' must be strict or lenient") }
+            case ("header_row", .number(let d)), ("skip_rows", .number(let d)):
+                guard d == d.rounded(), d >= 0, d <= 1_000_000 else { throw APIError.badRequest("'config.\(k)' must be a non-negative integer") }
+            case ("sheet", .string), ("sheet", .number), ("supplier_id", .string), ("currency", .string), ("delimiter", .string):
+                continue
+            case ("column_mapping", .object(let m)):
+                guard m.values.allSatisfy({ if case .string = $0 { true } else if case .array = $0 { true } else { false } }) else {
+                    throw APIError.badRequest("'config.column_mapping' values must be column names")
+                }
+            case ("transformations", .array): continue
+            case ("required_fields", .array(let a)):
+                guard a.allSatisfy({ if case .string = $0 { true } else { false } }) else {
+                    throw APIError.badRequest("'config.required_fields' must be an array of strings")
+                }
+            default:
+                throw APIError.badRequest("'config.\(k)' has the wrong type")
+            }
+        }
+        return value
+    }
+
+    /// Queue position (1 = next) and a wait estimate for a queued job.
+    func position(of id: UUID) async throws -> (position: Int, waitMs: Int) {
+        let r = try await pool.query(
+            """
+            WITH me AS (SELECT id, kind, priority, run_at FROM quarry.jobs WHERE id = $1)
+            SELECT (SELECT count(*) FROM quarry.jobs q, me WHERE q.status = 'queued' AND q.kind = me.kind
+                      AND (q.priority > me.priority OR (q.priority = me.priority AND (q.run_at, q.id) < (me.run_at, me.id)))) AS ahead,
+                   (SELECT avg(duration_ms) FROM quarry.job_metrics
+                     WHERE status = 'completed' AND created_at > now() - interval '1 hour') AS avg_ms,
+                   (SELECT coalesce(sum(concurrency), 0) FROM quarry.workers
+                     WHERE stopped_at IS NULL AND last_seen > now() - interval '30 seconds') AS slots
+            """, [id]
+        ).first
+        let ahead = r?.int("ahead") ?? 0
+        let avg = r?.double("avg_ms") ?? Double(config.defaultJobDuration.components.seconds * 1000)
+        let slots = max(1, r?.int("slots") ?? 0)
+        return (ahead + 1, Int((avg * Double(ahead) / Double(slots)).rounded()))
+    }
+
+    // MARK: Create
+
+    func createJob(_ c: Call) async throws -> Response {
+        let body = try JSONBody.parseObject(try await c.body(limit: config.maxJSONBytes), allowed: ["upload_id", "config", "priority"])
+        guard let raw = try JSONBody.string(body["upload_id"], field: "upload_id") else {
+            throw APIError.badRequest("'upload_id' is required")
+        }
+        guard let uploadID = UUID(uuidString: raw) else { throw APIError.badRequest("'upload_id' is not a valid UUID") }
+        let cfg = try Self.validateConfig(body["config"])
+        let priority = try JSONBody.int(body["priority"], field: "priority", range: -1000...1000) ?? 0
+        guard try await files.info(uploadID: uploadID, org: c.who.orgID) != nil else {
+            throw APIError.notFound("upload \(uploadID.uuidString.lowercased()) not found")
+        }
+        let payload = JSONValue.object(["upload_id": .string(uploadID.uuidString.lowercased()), "config": cfg]).jsonText
+        let id = try await jobs.enqueue(org: c.who.orgID, kind: "extract", payload: payload, priority: priority, uploadID: uploadID)
+        let pos = try await position(of: id)
+        await audit(c, action: "job.create", target: id.uuidString.lowercased(), details: ["upload_id": uploadID.uuidString.lowercased()])
+        return Envelope.ok(
+            ["job_id": id.uuidString.lowercased(), "position": pos.position, "estimated_wait_ms": pos.waitMs, "status": "queued"],
+            status: .created)
+    }
+
+    // MARK: Read
+
+    func jobRow(_ id: UUID, org: UUID) async throws -> (json: String, status: String)? {
+        let r = try await pool.query(
+            "SELECT \(Self.jobJSON)::text AS job, j.status FROM quarry.jobs j WHERE j.id = $1 AND j.org_id = $2", [id, org]
+        ).first
+        guard let r, let json = r.string("job") else { return nil }
+        return (json, r.string("status") ?? "")
+    }
+
+    func getJob(_ c: Call) async throws -> Response {
+        let id = try c.uuid("id")
+        guard let row = try await jobRow(id, org: c.who.orgID) else { throw APIError.notFound("job not found") }
+        return Envelope.raw(row.json)
+    }
+
+    func getProgress(_ c: Call) async throws -> Response {
+        let id = try c.uuid("id")
+        let r = try await pool.query(
+            "SELECT jsonb_build_object('job_id', j.id, 'status', j.status, 'progress', (\(Self.jobJSON))->'progress')::text AS p FROM quarry.jobs j WHERE j.id = $1 AND j.org_id = $2",
+            [id, c.who.orgID]
+        ).first
+        guard let p = r?.string("p") else { throw APIError.notFound("job not found") }
+        return Envelope.raw(p)
+    }
+
+    func listJobs(_ c: Call) async throws -> Response {
+        let status = c.query("status").flatMap { $0.isEmpty ? nil : $0 }
+        if let status, JobStatus(rawValue: status) == nil {
+            throw APIError.badRequest("'status' must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let kind = c.query("kind").flatMap { $0.isEmpty ? nil : $0 }
+        let limit = try c.intQuery("limit", default: 20, range: 1...100)
+        var after: (String, UUID)?
+        if let cursor = c.query("cursor"), !cursor.isEmpty {
+            guard let decoded = Cursor.decode(cursor), decoded.count == 2, let id = UUID(uuidString: decoded[1]) else {
+                throw APIError.badRequest("invalid cursor")
+            }
+            after = (decoded[0], id)
+        }
+        let rows = try await pool.query(
+            """
+            SELECT \(Self.jobJSON)::text AS job, j.created_at::text AS c, j.id
+            FROM quarry.jobs j
+            WHERE j.org_id = $1 AND ($2::text IS NULL OR j.status = $2) AND ($3::text IS NULL OR j.kind = $3)
+              AND ($4::timestamptz IS NULL OR (j.created_at, j.id) < ($4::timestamptz, $5::uuid))
+            ORDER BY j.created_at DESC, j.id DESC
+            LIMIT $6
+            """, [c.who.orgID, status, kind, after?.0, after?.1, limit + 1])
+        let page = Array(rows.prefix(limit))
+        var next = "null"
+        if rows.count > limit, let last = page.last, let ts = last.string("c"), let id = last.string("id") {
+            next = Envelope.encode(Cursor.encode([ts, id]))
+        }
+        let list = page.compactMap { $0.string("job") }.joined(separator: ",")
+        return Envelope.raw("{\"jobs\":[\(list)],\"next_cursor\":\(next)}")
+    }
+
+    // MARK: Cancel and retry
+
+    func cancelJob(_ c: Call) async throws -> Response {
+        let id = try c.uuid("id")
+        // quarry.cancel answers a job's final status as is ('cancelled' included), so look first:
+        // only a call that moved the job reports cancelled=true.
+        let current = try await pool.query("SELECT status FROM quarry.jobs WHERE id = $1 AND org_id = $2", [id, c.who.orgID]).first?.string("status")
+        guard let current else { throw APIError.notFound("job not found") }
+        if JobStatus(rawValue: current)?.isFinal == true {
+            return Envelope.ok(["job_id": id.uuidString.lowercased(), "cancelled": false, "status": current])
+        }
+        let outcome = try await jobs.cancel(id: id, org: c.who.orgID)
+        if outcome == "not_found" { throw APIError.notFound("job not found") }
+        await audit(c, action: "job.cancel", target: id.uuidString.lowercased(), details: ["outcome": outcome])
+        let cancelled = outcome == "cancelled" || outcome == "cancelling"
+        return Envelope.ok(["job_id": id.uuidString.lowercased(), "cancelled": cancelled, "status": outcome])
+    }
+
+    func retryJob(_ c: Call) async throws -> Response {
+        let id = try c.uuid("id")
+        let body = try JSONBody.parseObject(try await c.body(limit: config.maxJSONBytes), allowed: ["config", "only_rejected"])
+        let onlyRejected = try JSONBody.bool(body["only_rejected"], field: "only_rejected") ?? false
+        let newConfig: JSONValue? = body["config"].map { $0.isNull ? nil : $0 } ?? nil
+        let validated = try newConfig.map { try Self.validateConfig($0) }
+        let r = try await pool.query(
+            "SELECT status, kind, priority, upload_id, payload::text AS payload FROM quarry.jobs WHERE id = $1 AND org_id = $2",
+            [id, c.who.orgID]
+        ).first
+        guard let r, let status = r.string("status").flatMap(JobStatus.init(rawValue:)) else { throw APIError.notFound("job not found") }
+        guard status.isFinal else { throw APIError.conflict("job is \(status.rawValue); only finished jobs can be retried") }
+        let old = (try? JSONDecoder().decode(JSONValue.self, from: Data((r.string("payload") ?? "{}").utf8))) ?? .object([:])
+        guard case .object(var payload) = old else { throw APIError.conflict("job payload is not an object") }
+        if let validated { payload["config"] = validated }
+        if payload["config"] == nil { payload["config"] = .object([:]) }
+        let uploadID = r.uuid("upload_id") ?? payload["upload_id"].flatMap { if case .string(let s) = $0 { UUID(uuidString: s) } else { nil } }
+        if let uploadID { payload["upload_id"] = .string(uploadID.uuidString.lowercased()) }
+        payload["retry_of"] = .string(id.uuidString.lowercased())
+        payload["only_rejected"] = .bool(onlyRejected)
+        let newID = try await jobs.enqueue(
+            org: c.who.orgID, kind: r.string("kind") ?? "extract", payload: JSONValue.object(payload).jsonText,
+            priority: r.int("priority") ?? 0, uploadID: uploadID)
+        let pos = try await position(of: newID)
+        await audit(c, action: "job.retry", target: newID.uuidString.lowercased(), details: ["retry_of": id.uuidString.lowercased(), "only_rejected": onlyRejected])
+        return Envelope.ok(
+            [
+                "job_id": newID.uuidString.lowercased(), "retry_of": id.uuidString.lowercased(), "only_rejected": onlyRejected,
+                "position": pos.position, "estimated_wait_ms": pos.waitMs, "status": "queued",
+            ], status: .created)
+    }
+
+    // MARK: Seed 002 stats and health
+
+    func jobStats(_ c: Call) async throws -> Response {
+        let r = try await pool.query(
+            """
+            SELECT jsonb_build_object(
+              'by_status', (SELECT coalesce(jsonb_object_agg(status, n), '{}'::jsonb)
+                            FROM (SELECT status, count(*) AS n FROM quarry.jobs WHERE org_id = $1 GROUP BY status) s),
+              'by_kind', (SELECT coalesce(jsonb_object_agg(kind, n), '{}'::jsonb)
+                          FROM (SELECT kind, count(*) AS n FROM quarry.jobs WHERE org_id = $1 GROUP BY kind) k),
+              'completed_24h', (SELECT count(*) FROM quarry.job_metrics WHERE org_id = $1 AND status = 'completed' AND created_at > now() - interval '24 hours'),
+              'failed_24h', (SELECT count(*) FROM quarry.job_metrics WHERE org_id = $1 AND status IN ('failed','dead_lettered') AND created_at > now() - interval '24 hours'),
+              'avg_duration_ms_24h', (SELECT coalesce(round(avg(duration_ms)), 0) FROM quarry.job_metrics WHERE org_id = $1 AND status = 'completed' AND created_at > now() - interval '24 hours'),
+              'avg_queue_ms_24h', (SELECT coalesce(round(avg(extract(epoch FROM started_at - created_at) * 1000)), 0) FROM quarry.jobs WHERE org_id = $1 AND started_at IS NOT NULL AND created_at > now() - interval '24 hours')
+            )::text AS s
+            """, [c.who.orgID])
+        return Envelope.raw(r.first?.string("s") ?? "{}")
+    }
+
+    func jobsHealth(_ c: Call) async throws -> Response {
+        try await Envelope.raw(healthJSON())
+    }
+}
+
+/// Opaque pagination cursors: base64url of `|`-joined fields.
+enum Cursor {
+    static func encode(_ fields: [String]) -> String {
+        Data(fields.joined(separator: "|").utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ s: String) -> [String]? {
+        var b = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while b.count % 4 != 0 { b += "=" }
+        guard let d = Data(base64Encoded: b), let text = String(data: d, encoding: .utf8) else { return nil }
+        return text.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+    }
+}

@@ -1,0 +1,160 @@
+import APIAuth
+import Queue
+import Storage
+import Foundation
+import Hummingbird
+
+extension APIServer {
+    /// `POST /api/uploads`: raw body (`?filename=`), `multipart/form-data` (field `file`) or seed 001's JSON
+    /// (`fileName`, base64 `fileData`). Streams into the file store; never holds the whole file.
+    func upload(_ c: Call) async throws -> Response {
+        let contentType = c.request.headers[.contentType] ?? ""
+        let lower = contentType.lowercased()
+        if lower.hasPrefix("multipart/form-data") {
+            return try await uploadMultipart(c, contentType: contentType)
+        } else if lower.hasPrefix("application/json") {
+            return try await uploadJSON(c)
+        }
+        guard let name = c.query("filename"), !name.isEmpty else {
+            throw APIError.badRequest("raw uploads need ?filename=NAME (or send multipart/form-data or JSON)")
+        }
+        if let len = c.request.headers[.contentLength].flatMap(Int64.init), len > config.maxFileBytes { throw tooLarge() }
+        let writer = try await beginWriter(c, fileName: name, contentType: contentType.isEmpty ? nil : contentType)
+        do {
+            for try await buffer in c.request.body {
+                try await write(writer, Array(buffer.readableBytesView), fileName: name)
+            }
+        } catch {
+            await writer.abort()
+            throw mapUploadError(error)
+        }
+        return try await finishUpload(c, writer, fileName: name)
+    }
+
+    private func tooLarge() -> APIError {
+        .tooLarge("files are limited to \(config.maxFileBytes >> 20) MB (EXTRACTION_MAX_FILE_SIZE_MB)")
+    }
+
+    private func mapUploadError(_ error: any Error) -> any Error {
+        if let e = error as? FileStoreError, e.code == .tooLarge { return tooLarge() }
+        return error
+    }
+
+    private func beginWriter(_ c: Call, fileName: String, contentType: String?) async throws -> UploadWriter {
+        if case .unsupportedExtension(let ext) = FormatSniffer.check(fileName: fileName, head: []) {
+            throw APIError.unsupported("unsupported file type '.\(ext)'; accepted: csv, tsv, txt, json, ndjson, html, pdf, xlsx, xls, docx")
+        }
+        guard fileName.utf8.count <= 255, !fileName.contains("/"), !fileName.contains("\0") else {
+            throw APIError.badRequest("invalid file name")
+        }
+        return try await files.beginUpload(org: c.who.orgID, fileName: fileName, contentType: contentType, maxBytes: config.maxFileBytes)
+    }
+
+    /// Writes bytes, and rejects a magic-byte mismatch as soon as the head is known.
+    private func write(_ writer: UploadWriter, _ bytes: [UInt8], fileName: String) async throws {
+        let before = await writer.head.count
+        try await writer.write(bytes)
+        let head = await writer.head
+        if before < 4096 && head.count == 4096, case .mismatch(let f) = FormatSniffer.check(fileName: fileName, head: head) {
+            throw APIError.unsupported("file content does not look like \(f)")
+        }
+    }
+
+    private func finishUpload(_ c: Call, _ writer: UploadWriter, fileName: String) async throws -> Response {
+        let head = await writer.head
+        let format: String
+        switch FormatSniffer.check(fileName: fileName, head: head) {
+        case .ok(let f): format = f
+        case .mismatch(let f):
+            await writer.abort()
+            throw APIError.unsupported("file content does not look like \(f)")
+        case .unsupportedExtension(let e):
+            await writer.abort()
+            throw APIError.unsupported("unsupported file type '.\(e)'")
+        }
+        if head.isEmpty {
+            await writer.abort()
+            throw APIError.badRequest("empty file")
+        }
+        let done: (sizeBytes: Int64, sha256: String)
+        do { done = try await writer.finish(format: format) } catch {
+            await writer.abort()
+            throw error
+        }
+        let id = writer.uploadID.uuidString.lowercased()
+        await audit(c, action: "upload.create", target: id, details: ["file_name": fileName, "size_bytes": done.sizeBytes, "format": format])
+        return Envelope.ok(
+            ["upload_id": id, "size_bytes": done.sizeBytes, "sha256": done.sha256, "format": format, "file_name": fileName],
+            status: .created)
+    }
+
+    private func uploadMultipart(_ c: Call, contentType: String) async throws -> Response {
+        guard let boundary = MultipartParser.boundary(from: contentType) else {
+            throw APIError.badRequest("multipart/form-data without a boundary")
+        }
+        if let len = c.request.headers[.contentLength].flatMap(Int64.init), len > config.maxFileBytes + 64 * 1024 { throw tooLarge() }
+        var parser = MultipartParser(boundary: boundary)
+        var writer: UploadWriter?
+        var fileName: String?
+        var inFile = false
+        var fileDone = false
+        do {
+            for try await buffer in c.request.body {
+                for event in try parser.feed(Array(buffer.readableBytesView)) {
+                    switch event {
+                    case .partStart(let headers):
+                        let d = MultipartParser.disposition(headers["content-disposition"])
+                        if d.name == "file", !fileDone, writer == nil {
+                            guard let name = d.filename, !name.isEmpty else {
+                                throw APIError.badRequest("the 'file' part needs a filename")
+                            }
+                            fileName = name
+                            writer = try await beginWriter(c, fileName: name, contentType: headers["content-type"])
+                            inFile = true
+                        }
+                    case .data(let bytes):
+                        if inFile, let writer, let fileName { try await write(writer, bytes, fileName: fileName) }
+                    case .partEnd:
+                        if inFile { fileDone = true }
+                        inFile = false
+                    }
+                }
+            }
+        } catch {
+            await writer?.abort()
+            throw mapUploadError(error)
+        }
+        guard let writer, let fileName, fileDone else {
+            await writer?.abort()
+            throw APIError.badRequest("multipart body has no complete 'file' part")
+        }
+        return try await finishUpload(c, writer, fileName: fileName)
+    }
+
+    private func uploadJSON(_ c: Call) async throws -> Response {
+        let body = try JSONBody.parseObject(
+            try await c.body(limit: config.maxJSONBytes),
+            allowed: ["fileName", "fileData", "contentType", "mimeType", "sizeBytes"])
+        guard let name = try JSONBody.string(body["fileName"], field: "fileName"), !name.isEmpty else {
+            throw APIError.badRequest("'fileName' is required")
+        }
+        guard var encoded = try JSONBody.string(body["fileData"], field: "fileData") else {
+            throw APIError.badRequest("'fileData' (base64) is required")
+        }
+        let contentType = try JSONBody.string(body["contentType"], field: "contentType") ?? JSONBody.string(body["mimeType"], field: "mimeType")
+        _ = try JSONBody.int(body["sizeBytes"], field: "sizeBytes", range: 0...Int(Int32.max))
+        if encoded.hasPrefix("data:"), let comma = encoded.firstIndex(of: ",") { encoded = String(encoded[encoded.index(after: comma)...]) }
+        guard let data = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters) else {
+            throw APIError.badRequest("'fileData' is not valid base64")
+        }
+        if Int64(data.count) > config.maxFileBytes { throw tooLarge() }
+        let writer = try await beginWriter(c, fileName: name, contentType: contentType)
+        do {
+            try await write(writer, Array(data), fileName: name)
+        } catch {
+            await writer.abort()
+            throw mapUploadError(error)
+        }
+        return try await finishUpload(c, writer, fileName: name)
+    }
+}

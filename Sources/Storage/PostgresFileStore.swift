@@ -1,0 +1,111 @@
+public import Foundation
+public import Postgres
+
+/// ``FileStore`` over `quarry.uploads` and `quarry.upload_chunks` (migration 0002).
+public struct PostgresFileStore: FileStore {
+    public let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    public func createUpload(org: UUID, fileName: String, contentType: String?) async throws -> UUID {
+        let rows = try await pool.query(
+            "INSERT INTO quarry.uploads (org_id, file_name, content_type) VALUES ($1, $2, $3) RETURNING id",
+            [org, fileName, contentType])
+        guard let id = rows.first?.uuid("id") else { throw PostgresError(code: .protocolViolation, message: "no upload id") }
+        return id
+    }
+
+    public func append(uploadID: UUID, seq: Int, chunk: [UInt8]) async throws {
+        try await pool.query(
+            "INSERT INTO quarry.upload_chunks (upload_id, seq, data) VALUES ($1, $2, $3::bytea)",
+            [uploadID, seq, ByteaHex(chunk)])
+    }
+
+    public func finish(uploadID: UUID, sizeBytes: Int64, sha256: String, format: String?) async throws {
+        try await pool.query(
+            "UPDATE quarry.uploads SET size_bytes = $2, sha256 = $3, format = $4, complete = true WHERE id = $1",
+            [uploadID, sizeBytes, sha256, format])
+    }
+
+    public func delete(uploadID: UUID) async throws {
+        try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [uploadID])
+    }
+
+    public func info(uploadID: UUID, org: UUID?) async throws -> UploadInfo? {
+        let rows = try await pool.query(
+            """
+            SELECT id, org_id, file_name, content_type, size_bytes, sha256, format FROM quarry.uploads
+            WHERE id = $1 AND ($2::uuid IS NULL OR org_id = $2) AND complete
+            """, [uploadID, org])
+        guard let r = rows.first, let id = r.uuid("id"), let o = r.uuid("org_id") else { return nil }
+        return UploadInfo(
+            id: id, orgID: o, fileName: r.string("file_name") ?? "", contentType: r.string("content_type"),
+            sizeBytes: r.int64("size_bytes") ?? 0, sha256: r.string("sha256") ?? "", format: r.string("format"))
+    }
+
+    /// Reads one chunk row per query, so only one chunk is in memory at a time.
+    public func readChunks(uploadID: UUID) -> AsyncThrowingStream<[UInt8], any Error> {
+        let pool = self.pool
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    var seq = 0
+                    while !Task.isCancelled {
+                        let rows = try await pool.query(
+                            "SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [uploadID, seq])
+                        guard let hex = rows.first?.string("data") else { break }
+                        continuation.yield(ByteaHex.decode(hex))
+                        seq += 1
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
+
+/// A `bytea` parameter in PostgreSQL's hex text format (`\x0a1b…`).
+public struct ByteaHex: PostgresEncodable {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    public var postgresText: String {
+        var out = [UInt8](repeating: 0, count: 2 + bytes.count * 2)
+        out[0] = UInt8(ascii: "\\")
+        out[1] = UInt8(ascii: "x")
+        var i = 2
+        for b in bytes {
+            out[i] = Self.digits[Int(b >> 4)]
+            out[i + 1] = Self.digits[Int(b & 0x0f)]
+            i += 2
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Decodes `\x…` hex output of a `bytea` column.
+    public static func decode(_ text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x") else { return [] }
+        out.reserveCapacity((utf8.count - 2) / 2)
+        var i = 2
+        func nibble(_ c: UInt8) -> UInt8 {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: 0
+            }
+        }
+        while i + 1 < utf8.count {
+            out.append(nibble(utf8[i]) << 4 | nibble(utf8[i + 1]))
+            i += 2
+        }
+        return out
+    }
+}

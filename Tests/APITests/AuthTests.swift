@@ -1,0 +1,101 @@
+import APIAuth
+import Foundation
+import Postgres
+import Testing
+
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct AuthTests {
+    @Test func missingBadAndRevokedTokensAre401AndAudited() async throws {
+        let base = try await APIHarness.shared.base()
+        let pool = APIHarness.shared.pool
+        let before = try await pool.query("SELECT coalesce(max(id), 0) AS m FROM quarry.audit_log").first?.int("m") ?? 0
+
+        let none = try await HTTP.request("GET", base + "/api/extraction/jobs")
+        #expect(none.status == 401)
+        #expect(none.errorCode == "UNAUTHORIZED")
+        #expect(none.json["success"] as? Bool == false)
+
+        let bad = try await HTTP.request("GET", base + "/api/extraction/jobs", token: "qk_" + String(repeating: "A", count: 43))
+        #expect(bad.status == 401)
+
+        let org = try await APIHarness.shared.org()
+        let ok = try await HTTP.request("GET", base + "/api/extraction/jobs", token: org.token)
+        #expect(ok.status == 200, "\(ok)")
+
+        // Revoke through the CLI-equivalent path, then the same token fails.
+        #expect(try await APITokens.revoke(pool: pool, id: org.tokenID))
+        let revoked = try await HTTP.request("GET", base + "/api/extraction/jobs", token: org.token)
+        #expect(revoked.status == 401)
+
+        let audits = try await pool.query(
+            "SELECT token_id, details->>'reason' AS reason FROM quarry.audit_log WHERE id > $1 AND action = 'auth.failed' ORDER BY id", [before])
+        let reasons = audits.compactMap { $0.string("reason") }
+        #expect(reasons.contains("missing"))
+        #expect(reasons.contains("unknown"))
+        #expect(audits.contains { $0.string("reason") == "revoked" && $0.uuid("token_id") == org.tokenID })
+    }
+
+    @Test func noPlaintextTokenInTheDatabase() async throws {
+        let base = try await APIHarness.shared.base()
+        let org = try await APIHarness.shared.org()
+        _ = try await HTTP.request("GET", base + "/api/extraction/jobs", token: org.token)
+        _ = try await HTTP.request("GET", base + "/api/extraction/jobs", token: org.token + "x")
+        let pool = APIHarness.shared.pool
+        let secret = String(org.token.dropFirst(3))
+        let hits = try await pool.query(
+            """
+            SELECT (SELECT count(*) FROM quarry.api_tokens t WHERE t::text LIKE '%' || $1 || '%'
+                       OR encode(t.token_sha256, 'escape') LIKE '%' || $1 || '%') +
+                   (SELECT count(*) FROM quarry.audit_log a WHERE a::text LIKE '%' || $1 || '%') AS n
+            """, [secret]
+        ).first?.int("n")
+        #expect(hits == 0)
+        let stored = try await pool.query("SELECT encode(token_sha256, 'hex') AS h FROM quarry.api_tokens WHERE id = $1", [org.tokenID]).first?.string("h")
+        #expect(stored == APITokens.hash(org.token).map { String(format: "%02x", $0) }.joined())
+    }
+
+    @Test func tokenCreateCommandPrintsTokenLast() async throws {
+        let base = try await APIHarness.shared.base()
+        let p = try ChildProcess("quarry", arguments: ["token", "create", "--org", "cli-\(UUID().uuidString.prefix(6))", "--admin"])
+        #expect(await p.waitForExit(timeout: .seconds(30)) == 0)
+        let token = p.log.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(APITokens.isWellFormed(token), "\(p.log)")
+        let r = try await HTTP.request("GET", base + "/api/extraction/monitor?view=queue", token: token)
+        #expect(r.status == 200, "\(r)")
+    }
+
+    @Test func memberTokenGets403OnAdminViews() async throws {
+        let base = try await APIHarness.shared.base()
+        let member = try await APIHarness.shared.org()
+        for view in ["dashboard", "health", "queue", "performance", "errors", "dlq", "hourly-stats"] {
+            let r = try await HTTP.request("GET", base + "/api/extraction/monitor?view=\(view)", token: member.token)
+            #expect(r.status == 403, "\(view): \(r)")
+            #expect(r.errorCode == "FORBIDDEN")
+        }
+        let recent = try await HTTP.request("GET", base + "/api/extraction/monitor?view=recent-jobs", token: member.token)
+        #expect(recent.status == 200)
+        let fleet = try await HTTP.request("GET", base + "/api/extraction/dlq?all=true", token: member.token)
+        #expect(fleet.status == 403)
+    }
+
+    @Test func rateLimitAnswers429WithRetryAfter() async throws {
+        _ = try await APIHarness.shared.base()
+        let (p, base) = try await APIHarness.start(environment: ["API_RATE_LIMIT_PER_MIN": "3"])
+        defer { p.signal(SIGTERM) }
+        let org = try await APIHarness.shared.org()
+        var statuses: [Int] = []
+        var last: HTTPResult?
+        for _ in 0..<5 {
+            let r = try await HTTP.request("GET", base + "/api/extraction/jobs", token: org.token)
+            statuses.append(r.status)
+            last = r
+        }
+        #expect(statuses.prefix(3).allSatisfy { $0 == 200 }, "\(statuses)")
+        #expect(statuses.last == 429)
+        #expect(last?.errorCode == "RATE_LIMITED")
+        #expect(Int(last?.headers["retry-after"] ?? "") ?? 0 >= 1)
+        // Graceful shutdown on SIGTERM.
+        p.signal(SIGTERM)
+        #expect(await p.waitForExit(timeout: .seconds(15)) == 0)
+    }
+}
