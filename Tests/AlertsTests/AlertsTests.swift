@@ -391,8 +391,9 @@ struct CurlClientTests {
         }
         let elapsed = ContinuousClock.now - start
         #expect(probes == 28)
-        // Each transfer blocks for 1 s; on the pool, 8 of them would hold it for seconds.
-        #expect(elapsed < .milliseconds(700))
+        // Each transfer blocks for 1 s; on the 2-thread pool, 8 of them would hold it for ≥ 4 s.
+        // The bound is loose because CI machines are loaded; starvation would still exceed it.
+        #expect(elapsed < .seconds(3))
         await transfers.value
     }
 
