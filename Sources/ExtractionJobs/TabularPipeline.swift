@@ -42,7 +42,7 @@ struct TabularPipeline {
         let explicitHeader = config.headerRow
         var encoder = CopyTextEncoder()
         var bytesRead: Int64 = 0
-        let jobIDText = jobID.uuidString.lowercased()
+        let jobIDText = Array(jobID.uuidString.lowercased().utf8)
 
         func setHeader(_ headers: [String], at row: Int) throws(JobError) {
             let mapping = try ColumnMapper.map(headers: headers, explicit: config.columnMapping)
@@ -117,27 +117,32 @@ struct TabularPipeline {
         return outcome
     }
 
-    private func encode(_ row: ProcessedRow, jobID: String, into e: inout CopyTextEncoder) {
-        e.field(jobID)
-        e.field(String(row.rowNumber))
-        e.field(row.isValid ? "t" : "f")
+    private func encode(_ row: ProcessedRow, jobID: [UInt8], into e: inout CopyTextEncoder) {
+        let isValid = row.isValid
+        e.field(plain: jobID)
+        e.field(row.rowNumber)
+        e.field(isValid ? "t" : "f")
         e.field(row.sku)
         e.field(row.name)
         e.field(row.description)
-        e.field(row.price.map { "\($0)" })
+        e.field(row.priceText.value ?? row.price.map { "\($0)" })
         e.field(row.currency)
-        e.field(row.quantity.map { "\($0)" })
+        e.field(row.quantityText.value ?? row.quantity.map { "\($0)" })
         e.field(row.unit)
         e.field(row.category)
         e.field(row.brand)
         e.field(row.barcode)
-        e.field(row.isValid ? "new" : nil)
-        var extra = row.extra
-        if let s = row.supplierSku { extra["supplier_sku"] = s }
-        if let m = row.minOrderQty { extra["min_order_qty"] = "\(m)" }
-        if let p = row.packSize { extra["pack_size"] = p }
-        if let v = row.vatRate { extra["vat_rate"] = "\(v)" }
-        e.field(extra.isEmpty ? nil : JSONFragments.object(extra))
+        e.field(isValid ? "new" : nil)
+        if row.extra.isEmpty && row.supplierSku == nil && row.minOrderQty == nil && row.packSize == nil && row.vatRate == nil {
+            e.field(nil)
+        } else {
+            var extra = row.extra
+            if let s = row.supplierSku { extra["supplier_sku"] = s }
+            if let m = row.minOrderQty { extra["min_order_qty"] = "\(m)" }
+            if let p = row.packSize { extra["pack_size"] = p }
+            if let v = row.vatRate { extra["vat_rate"] = "\(v)" }
+            e.field(JSONFragments.object(extra))
+        }
         e.field(row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
         e.endRow()
     }

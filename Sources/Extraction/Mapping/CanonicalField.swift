@@ -24,4 +24,24 @@ public enum CanonicalField: String, Sendable, Codable, CaseIterable, Hashable {
         default: 255
         }
     }
+
+    /// Position in `allCases` (for index-based lookups).
+    var position: Int {
+        switch self {
+        case .sku: 0
+        case .name: 1
+        case .description: 2
+        case .price: 3
+        case .currency: 4
+        case .quantity: 5
+        case .unit: 6
+        case .category: 7
+        case .brand: 8
+        case .barcode: 9
+        case .supplierSku: 10
+        case .minOrderQty: 11
+        case .packSize: 12
+        case .vatRate: 13
+        }
+    }
 }

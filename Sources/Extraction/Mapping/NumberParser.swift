@@ -127,6 +127,54 @@ public enum NumberParser {
         return (value, currency)
     }
 
+    /// Fast path for the common plain form `digits` or `digits.digits` (ASCII, no sign, grouping, currency
+    /// or spaces, at most 18 digits): the value plus its canonical text, identical to `"\(value)"`
+    /// (`Decimal.description`: no leading zeros, no trailing fraction zeros). Nil means "use `parseDetailed`",
+    /// not "invalid". With `decimalComma == true` a "." is grouping, so dotted input is left to the full parser.
+    static func parsePlainASCII(_ raw: String, decimalComma: Bool? = nil) -> (value: Decimal, text: String)? {
+        var raw = raw
+        return raw.withUTF8 { bytes -> (value: Decimal, text: String)? in
+            let n = bytes.count
+            guard n > 0, n <= 19 else { return nil }
+            var mantissa: UInt64 = 0
+            var dot = -1
+            var i = 0
+            while i < n {
+                let b = bytes[i]
+                if b &- 0x30 < 10 {
+                    mantissa = mantissa &* 10 &+ UInt64(b &- 0x30)
+                } else if b == 0x2E, dot < 0, decimalComma != true {
+                    dot = i
+                } else {
+                    return nil
+                }
+                i += 1
+            }
+            if dot >= 0 && (dot == 0 || dot == n - 1) { return nil }
+            let digitCount = dot >= 0 ? n - 1 : n
+            guard digitCount <= 18 else { return nil }
+            if mantissa == 0 { return (Decimal(0), "0") }
+            let intEnd = dot >= 0 ? dot : n
+            var intStart = 0
+            while intStart < intEnd - 1 && bytes[intStart] == 0x30 { intStart += 1 }
+            var fracEnd = n
+            if dot >= 0 { while fracEnd > dot + 1 && bytes[fracEnd - 1] == 0x30 { fracEnd -= 1 } }
+            let scale = dot >= 0 ? n - dot - 1 : 0
+            let text: String
+            if dot >= 0 && fracEnd > dot + 1 {
+                text = String(unsafeUninitializedCapacity: fracEnd - intStart) { out in
+                    var k = 0
+                    for j in intStart..<fracEnd { out[k] = bytes[j]; k += 1 }
+                    return k
+                }
+            } else {
+                text = String(decoding: UnsafeBufferPointer(rebasing: bytes[intStart..<intEnd]), as: UTF8.self)
+            }
+            let value = Decimal(sign: .plus, exponent: -scale, significand: Decimal(mantissa))
+            return (value, text)
+        }
+    }
+
     /// Plain decimal text without grouping ("1234.5", "-3").
     public static func format(_ value: Decimal) -> String {
         var value = value

@@ -7,10 +7,10 @@ public struct ProcessedRow: Sendable, Hashable {
     public var sku: String?
     public var name: String?
     public var description: String?
-    public var price: Decimal?
+    public var price: Decimal? { didSet { priceText = DerivedText() } }
     /// ISO 4217 code.
     public var currency: String?
-    public var quantity: Decimal?
+    public var quantity: Decimal? { didSet { quantityText = DerivedText() } }
     public var unit: String?
     public var category: String?
     public var brand: String?
@@ -22,6 +22,11 @@ public struct ProcessedRow: Sendable, Hashable {
     /// Unmapped columns by header (non-empty values only).
     public var extra: [String: String]
     public var issues: [RowIssue]
+    /// `price` as canonical text (`"\(price)"`) when the parser produced it cheaply; cleared when `price`
+    /// changes. A cache for writers, ignored by `==` and hashing.
+    public var priceText = DerivedText()
+    /// `quantity` as canonical text, like `priceText`.
+    public var quantityText = DerivedText()
 
     /// True when no issue is an error.
     public var isValid: Bool { issues.allSatisfy { $0.severity != .error } }
@@ -34,4 +39,12 @@ public struct ProcessedRow: Sendable, Hashable {
         self.extra = [:]
         self.issues = []
     }
+}
+
+/// Text derived from another property (a cache): it never takes part in equality or hashing.
+public struct DerivedText: Sendable, Hashable {
+    public var value: String?
+    public init(_ value: String? = nil) { self.value = value }
+    public static func == (lhs: DerivedText, rhs: DerivedText) -> Bool { true }
+    public func hash(into hasher: inout Hasher) {}
 }

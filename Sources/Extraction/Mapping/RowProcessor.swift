@@ -33,30 +33,57 @@ public struct RowProcessor: Sendable {
         }
         self.patterns = CompiledPatterns(compiled)
         self.decimalCommaByField = commas
+        var indexByField = [Int](repeating: -1, count: CanonicalField.allCases.count)
+        for (position, field) in CanonicalField.allCases.enumerated() {
+            if let index = mapping.fieldToIndex[field.rawValue] { indexByField[position] = index }
+        }
+        self.indexByField = indexByField
+        self.unmappedKeys = mapping.unmapped.map { column in
+            (column.index, column.header.trimmingWhitespace().isEmpty ? "column_\(column.index + 1)" : column.header)
+        }
+        let required = config.effectiveRequiredFields
+        self.requiredFields = required
+        self.quantityIsRequired = required.contains("quantity")
     }
+
+    /// Column index per `CanonicalField.allCases` position (-1 = not mapped), resolved once per header.
+    private let indexByField: [Int]
+    /// Unmapped columns with their `extra` keys.
+    private let unmappedKeys: [(index: Int, key: String)]
+    private let requiredFields: [String]
+    private let quantityIsRequired: Bool
 
     /// Processes one row; returns nil for a blank row (every cell empty or whitespace).
     public func process(rowNumber: Int, fields: [String]) -> ProcessedRow? {
-        guard fields.contains(where: { !$0.trimmingWhitespace().isEmpty }) else { return nil }
+        guard fields.contains(where: { !$0.isBlankFast }) else { return nil }
         var row = ProcessedRow(rowNumber: rowNumber)
+        for (index, key) in unmappedKeys where index >= 0 && index < fields.count {
+            let value = fields[index]
+            guard !value.isBlankFast else { continue }
+            row.extra[key] = value
+        }
+
+        if config.transformations.isEmpty {
+            // No transformations: read cells straight from `fields` by the pre-resolved column index.
+            let indexByField = self.indexByField
+            finish(&row, inferredCurrency: nil) { position in
+                let index = indexByField[position]
+                return index >= 0 && index < fields.count ? fields[index] : nil
+            }
+            return row
+        }
+
         var values: [String: String] = [:]
         for (field, index) in mapping.fieldToIndex where fields.indices.contains(index) {
             values[field] = fields[index]
         }
-        for column in mapping.unmapped where fields.indices.contains(column.index) {
-            let value = fields[column.index]
-            guard !value.trimmingWhitespace().isEmpty else { continue }
-            let key = column.header.trimmingWhitespace().isEmpty ? "column_\(column.index + 1)" : column.header
-            row.extra[key] = value
-        }
-
         var inferredCurrency: String?
         var normalizedNumbers = Set<String>()
         for transformation in config.transformations {
             apply(transformation, values: &values, extra: &row.extra, issues: &row.issues,
                   inferredCurrency: &inferredCurrency, normalizedNumbers: &normalizedNumbers)
         }
-        finish(&row, values: values, inferredCurrency: inferredCurrency)
+        finish(&row, inferredCurrency: inferredCurrency) { position in values[CanonicalField.allCases[position].rawValue] }
         return row
     }
 
@@ -152,11 +179,12 @@ public struct RowProcessor: Sendable {
 
     // MARK: Parsing and validation
 
-    private func finish(_ row: inout ProcessedRow, values: [String: String], inferredCurrency: String?) {
+    /// `value(position)` gives the raw cell for `CanonicalField.allCases[position]`.
+    private func finish(_ row: inout ProcessedRow, inferredCurrency: String?, value: (Int) -> String?) {
         var inferredCurrency = inferredCurrency
         func text(_ field: CanonicalField) -> String? {
-            guard let value = values[field.rawValue]?.trimmingWhitespace(), !value.isEmpty else { return nil }
-            if value.count > field.maxLength {
+            guard let value = value(field.position)?.trimmingWhitespaceFast(), !value.isEmpty else { return nil }
+            if value.hasMoreCharacters(than: field.maxLength) {
                 let isIdentifier = field == .sku || field == .barcode || field == .supplierSku
                 row.issues.append(RowIssue(column: field.rawValue, code: RowIssue.Code.tooLong,
                                            message: "\(value.count) characters, over the limit of \(field.maxLength)",
@@ -165,8 +193,12 @@ public struct RowProcessor: Sendable {
             }
             return value
         }
-        func number(_ field: CanonicalField, severity: RowIssue.Severity) -> Decimal? {
+        func number(_ field: CanonicalField, severity: RowIssue.Severity, canonicalText: inout DerivedText) -> Decimal? {
             guard let raw = text(field) else { return nil }
+            if let plain = NumberParser.parsePlainASCII(raw) {
+                canonicalText = DerivedText(plain.text)
+                return plain.value
+            }
             // Values normalized by parse_number/multiply are plain; otherwise decimal commas are auto-detected.
             guard let parsed = NumberParser.parseDetailed(raw) else {
                 if !row.issues.contains(where: { $0.column == field.rawValue && $0.code == RowIssue.Code.invalidNumber }) {
@@ -188,10 +220,14 @@ public struct RowProcessor: Sendable {
         row.barcode = text(.barcode)
         row.supplierSku = text(.supplierSku)
         row.packSize = text(.packSize)
-        row.price = number(.price, severity: .error)
-        row.quantity = number(.quantity, severity: config.effectiveRequiredFields.contains("quantity") ? .error : .warning)
-        row.minOrderQty = number(.minOrderQty, severity: .warning)
-        row.vatRate = number(.vatRate, severity: .warning)
+        var priceText = DerivedText(), quantityText = DerivedText(), unused = DerivedText()
+        row.price = number(.price, severity: .error, canonicalText: &priceText)
+        row.quantity = number(.quantity, severity: quantityIsRequired ? .error : .warning, canonicalText: &quantityText)
+        row.minOrderQty = number(.minOrderQty, severity: .warning, canonicalText: &unused)
+        row.vatRate = number(.vatRate, severity: .warning, canonicalText: &unused)
+        // After the assignments above: setting price/quantity clears their cached text.
+        row.priceText = priceText
+        row.quantityText = quantityText
 
         if let price = row.price, price < 0 {
             row.issues.append(RowIssue(column: "price", code: RowIssue.Code.negativePrice,
@@ -210,14 +246,26 @@ public struct RowProcessor: Sendable {
             row.currency = inferredCurrency ?? config.currency
         }
 
-        let present: [String: Bool] = [
-            "sku": row.sku != nil, "name": row.name != nil, "description": row.description != nil,
-            "price": row.price != nil, "currency": row.currency != nil, "quantity": row.quantity != nil,
-            "unit": row.unit != nil, "category": row.category != nil, "brand": row.brand != nil,
-            "barcode": row.barcode != nil, "supplier_sku": row.supplierSku != nil,
-            "min_order_qty": row.minOrderQty != nil, "pack_size": row.packSize != nil, "vat_rate": row.vatRate != nil,
-        ]
-        for field in config.effectiveRequiredFields where present[field] != true {
+        func isPresent(_ field: String) -> Bool {
+            switch field {
+            case "sku": row.sku != nil
+            case "name": row.name != nil
+            case "description": row.description != nil
+            case "price": row.price != nil
+            case "currency": row.currency != nil
+            case "quantity": row.quantity != nil
+            case "unit": row.unit != nil
+            case "category": row.category != nil
+            case "brand": row.brand != nil
+            case "barcode": row.barcode != nil
+            case "supplier_sku": row.supplierSku != nil
+            case "min_order_qty": row.minOrderQty != nil
+            case "pack_size": row.packSize != nil
+            case "vat_rate": row.vatRate != nil
+            default: false
+            }
+        }
+        for field in requiredFields where !isPresent(field) {
             // A value that failed to parse already carries its own error.
             guard !row.issues.contains(where: { $0.column == field && $0.severity == .error }) else { continue }
             row.issues.append(RowIssue(column: field, code: RowIssue.Code.required,
