@@ -128,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "api",
             dependencies: [
-                "APIServer", "Queue", "Postgres", "Models", "QuarryLog",
+                "APIServer", "Queue", "Postgres", "Models", "QuarryLog", "WorkerService", "ExtractionJobs",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

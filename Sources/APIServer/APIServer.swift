@@ -107,8 +107,14 @@ public final class APIServer: Sendable {
     let migrations: MigrationRunner?
     let logger: Logger
     let routes: [Route]
+    let batchProcessor: BatchProcessor?
 
-    public init(configuration: APIConfiguration, pool: PostgresPool, migrations: MigrationRunner?, logger: Logger) {
+    /// - Parameter batchProcessor: runs one batch of jobs in-request for `POST /api/worker/process`.
+    public init(
+        configuration: APIConfiguration, pool: PostgresPool, migrations: MigrationRunner?, logger: Logger,
+        batchProcessor: BatchProcessor? = nil
+    ) {
+        self.batchProcessor = batchProcessor
         self.config = configuration
         self.pool = pool
         self.jobs = JobStore(pool: pool)

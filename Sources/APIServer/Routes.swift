@@ -30,6 +30,8 @@ extension APIServer {
         add(.post, "/api/extraction/dlq/:id/reprocess") { s, c in try await s.reprocessDLQ(c) }
         // Monitor
         add(.get, "/api/extraction/monitor") { s, c in try await s.monitor(c) }
+        // Cron trigger (seed 001 option B)
+        add(.post, "/api/worker/process", timed: false) { s, c in try await s.processBatch(c) }
         // Seed 002 aliases
         add(.get, "/api/jobs") { s, c in try await s.listJobs(c) }
         add(.get, "/api/jobs/stats") { s, c in try await s.jobStats(c) }

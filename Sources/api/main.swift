@@ -1,5 +1,7 @@
 import APIServer
+import ExtractionJobs
 import Foundation
+import WorkerService
 import Logging
 import Postgres
 import QuarryLog
@@ -19,7 +21,18 @@ do {
     if ProcessInfo.processInfo.environment["QUARRY_AUTO_MIGRATE"] == "1", let migrations {
         _ = try await pool.withConnection { try migrations.apply(on: $0) }
     }
-    let server = APIServer(configuration: configuration, pool: pool, migrations: migrations, logger: logger)
+    // In-request processing for platforms without long-running workers (POST /api/worker/process).
+    var registry = HandlerRegistry.builtIn()
+    registry.register("extract", ExtractHandler(pool: pool))
+    let runner = OneShotRunner(
+        store: JobStore(pool: pool), registry: registry, workerID: "api-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+        logger: logger)
+    let server = APIServer(
+        configuration: configuration, pool: pool, migrations: migrations, logger: logger,
+        batchProcessor: { maxJobs, budget in
+            let r = try await runner.run(maxJobs: maxJobs, budget: budget)
+            return ["processed": r.processed, "completed": r.completed, "failed": r.failed, "released": r.released]
+        })
     let group = ServiceGroup(
         configuration: .init(
             services: server.services().map { .init(service: $0) },

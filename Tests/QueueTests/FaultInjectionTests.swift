@@ -74,17 +74,9 @@ struct FaultInjectionTests {
         #expect(try await eventually { try await count(ids, status: "completed") > 300 })
         let acknowledged = try await pool.query(
             "SELECT id FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = 'completed'", [ids]).compactMap { $0.uuid("id") }
-        let restart = Process()
-        restart.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-        restart.arguments = ["-u", "postgres", "--", "\(bin)/pg_ctl", "-D", data, "-m", "immediate", "-w", "-o", "-p \(port)", "restart"]
-        if getuid() != 0 {
-            restart.executableURL = URL(fileURLWithPath: "\(bin)/pg_ctl")
-            restart.arguments = ["-D", data, "-m", "immediate", "-w", "-o", "-p \(port)", "restart"]
-        }
-        restart.standardOutput = FileHandle.nullDevice
-        try restart.run()
-        restart.waitUntilExit()
-        #expect(restart.terminationStatus == 0)
+        let pgctl = ["\(bin)/pg_ctl", "-D", data, "-m", "immediate", "-w", "-t", "60", "-l", "\(data)/server.log", "-o", "-p \(port)", "restart"]
+        let status = spawnAndWait(getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + pgctl : pgctl)
+        #expect(status == 0)
         let t0 = ContinuousClock.now
         // Progress resumes within 30 s.
         let before = try await count(ids, status: "completed")

@@ -1,0 +1,22 @@
+import Foundation
+
+/// Runs a command to completion with its standard streams on /dev/null (so a daemon it starts, like
+/// a PostgreSQL postmaster, does not hold the test's output open) and returns its exit status.
+/// Uses posix_spawn + waitpid directly: Foundation's `Process.waitUntilExit` can miss the exit of a
+/// child whose grandchild daemonizes.
+func spawnAndWait(_ arguments: [String]) -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for fd: Int32 in [0, 1, 2] {
+        posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+    }
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    let rc = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+    guard rc == 0 else { return -1 }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    return (status >> 8) & 0xFF
+}
