@@ -1,3 +1,4 @@
+import APIAuth
 import Foundation
 import Hummingbird
 
