@@ -18,10 +18,13 @@ public final class PostgresListener: Sendable {
     private let conninfo: String
     private let channels: [String]
     private let logger: Logger
+    private let applicationName: String
     private let stopped = Atomic<Bool>(false)
     private let pid = Atomic<Int32>(0)
 
-    public init(conninfo: String, channels: [String], logger: Logger) {
+    /// - Parameter applicationName: shown in `pg_stat_activity` (e.g. `quarry-worker-listener`).
+    public init(conninfo: String, channels: [String], logger: Logger, applicationName: String = "quarry-listener") {
+        self.applicationName = applicationName
         self.conninfo = conninfo
         self.channels = channels
         self.logger = logger
@@ -51,7 +54,7 @@ public final class PostgresListener: Sendable {
         while !stopped.load(ordering: .relaxed) {
             let connection: PostgresConnection
             do {
-                connection = try PostgresConnection(conninfo: conninfo, applicationName: "quarry-listener")
+                connection = try PostgresConnection(conninfo: conninfo, applicationName: applicationName)
                 for channel in channels { try connection.execute("LISTEN \"\(channel)\"") }
             } catch {
                 attempt += 1

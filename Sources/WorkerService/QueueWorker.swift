@@ -65,7 +65,8 @@ public final class QueueWorker: Service, Sendable {
             "kinds": "\(kinds.joined(separator: ","))", "concurrency": "\(configuration.concurrency)",
         ])
         let listener = PostgresListener(
-            conninfo: configuration.databaseURL, channels: ["quarry_jobs", "quarry_cancel"], logger: logger)
+            conninfo: configuration.databaseURL, channels: ["quarry_jobs", "quarry_cancel"], logger: logger,
+            applicationName: "quarry-worker-listener")
         let events = listener.events()
 
         await withTaskGroup(of: Void.self) { group in

@@ -100,7 +100,7 @@ struct FaultInjectionTests {
         let c = try await completions(ids)
         #expect(c.total == ids.count && c.maxPerJob == 1)
         let conns = try await pool.query(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name IN ('quarry-worker','quarry-listener')").first?.int("n") ?? 0
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name IN ('quarry-worker','quarry-worker-listener')").first?.int("n") ?? 0
         #expect(conns <= 2 * (3 + 1))
         for w in workers {
             #expect(w.isRunning)

@@ -153,7 +153,7 @@ struct WorkerProcessTests {
         let first = try await store.enqueueBulk(kind: "noop", payloads: Array(repeating: "{}", count: 100))
         #expect(try await eventually { try await counts(first)["completed"] == 100 })
         let t0 = ContinuousClock.now
-        try await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ('quarry-worker','quarry-listener')")
+        try await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ('quarry-worker','quarry-worker-listener')")
         let second = try await store.enqueueBulk(kind: "noop", payloads: Array(repeating: "{}", count: 100))
         #expect(try await eventually(timeout: .seconds(10)) { try await counts(second)["completed"] == 100 })
         #expect(ContinuousClock.now - t0 < .seconds(10))
