@@ -139,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "quarry",
             dependencies: [
-                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth",
+                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -11,7 +11,10 @@ struct Quarry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarry",
         abstract: "Operate a Quarry fleet: migrations, jobs, the dead-letter queue, benchmarks.",
-        subcommands: [Migrate.self, Enqueue.self, Status.self, DLQ.self, Bench.self, Token.self])
+        subcommands: [
+            Migrate.self, Enqueue.self, Status.self, DLQ.self, Bench.self, Token.self, Submit.self, Jobs.self, JobCommand.self,
+            Cancel.self,
+        ])
 }
 
 /// Options every database command takes.

@@ -49,3 +49,32 @@ struct EndToEndTests {
         #expect(n == 2)
     }
 }
+
+/// `quarry submit / job / jobs / cancel` against the real api over libcurl.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct CLIOverHTTPTests {
+    @Test func submitThenShowJobThroughTheCLI() async throws {
+        let base = try await APIHarness.shared.base()
+        let admin = try await APIHarness.shared.org(admin: true)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString.prefix(6)).csv")
+        try Data("sku,price\nC-1,3.50\nC-2,4.00\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let env = ["QUARRY_URL": base, "QUARRY_TOKEN": admin.token]
+        let submit = try ChildProcess("quarry", arguments: ["submit", file.path, "--priority", "3"], environment: env)
+        #expect(await submit.waitForExit(timeout: .seconds(30)) == 0, "\(submit.log)")
+        let line = try #require(submit.log.split(separator: "\n").first { $0.contains("\t") })
+        let jobID = String(line.split(separator: "\t").last ?? "")
+        #expect(UUID(uuidString: jobID) != nil, "\(submit.log)")
+        _ = try await HTTP.request("POST", base + "/api/worker/process?max_jobs=100&budget_ms=5000", token: admin.token)
+        let show = try ChildProcess("quarry", arguments: ["job", jobID], environment: env)
+        #expect(await show.waitForExit(timeout: .seconds(30)) == 0)
+        #expect(show.log.contains("\"status\" : \"completed\""), "\(show.log)")
+        let list = try ChildProcess("quarry", arguments: ["jobs", "--limit", "5"], environment: env)
+        #expect(await list.waitForExit(timeout: .seconds(30)) == 0)
+        #expect(list.log.contains(jobID))
+        // A bad token is a clear error and a non-zero exit.
+        let denied = try ChildProcess("quarry", arguments: ["jobs"], environment: ["QUARRY_URL": base, "QUARRY_TOKEN": "qk_nope"])
+        #expect(await denied.waitForExit(timeout: .seconds(30)) != 0)
+        #expect(denied.log.contains("401"))
+    }
+}
