@@ -147,16 +147,23 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "QueueTests", dependencies: ["Queue", "Postgres", "Models"], swiftSettings: swiftSettings),
+        /// Shared helpers: test database, child processes, a local webhook receiver.
+        .target(
+            name: "QuarryTestSupport",
+            dependencies: ["Postgres", "Queue", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Support",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "QueueTests", dependencies: ["QuarryTestSupport", "Queue", "Postgres", "Models"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
-            dependencies: ["Queue", "Postgres", "Models", "Storage", "APIAuth", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["QuarryTestSupport", "Queue", "Postgres", "Models", "Storage", "APIAuth", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Models", "quarry-xls-dump"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "JanitorTests",
-            dependencies: [
+            dependencies: ["QuarryTestSupport", 
                 "JanitorService", "Queue", "Postgres", "Models", "Alerts",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -164,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AlertsTests",
-            dependencies: ["Alerts", "Models", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["QuarryTestSupport", "Alerts", "Models", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
     ]

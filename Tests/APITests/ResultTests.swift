@@ -1,3 +1,4 @@
+import QuarryTestSupport
 import Foundation
 import Postgres
 import Queue

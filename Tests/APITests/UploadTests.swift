@@ -1,3 +1,4 @@
+import QuarryTestSupport
 import Crypto
 import Foundation
 import Postgres

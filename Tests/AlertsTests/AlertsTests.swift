@@ -1,3 +1,4 @@
+import QuarryTestSupport
 import Alerts
 import Crypto
 import Foundation

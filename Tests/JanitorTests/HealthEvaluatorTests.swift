@@ -1,3 +1,4 @@
+import QuarryTestSupport
 import Testing
 
 @testable import JanitorService

@@ -1,3 +1,4 @@
+import QuarryTestSupport
 import APIAuth
 import Foundation
 import Postgres

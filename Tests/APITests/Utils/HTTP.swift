@@ -1,3 +1,4 @@
+import QuarryTestSupport
 import Foundation
 
 /// A response read by `/usr/bin/curl` (a real HTTP client, in its own process).

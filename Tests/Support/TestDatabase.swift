@@ -1,28 +1,28 @@
-import Foundation
+public import Foundation
 import Logging
-import Postgres
+public import Postgres
 import Queue
 
 /// The test database: `QUARRY_TEST_DATABASE_URL` (set by scripts/test) or `DATABASE_URL`.
 /// Missing in CI is a failure, not a skip.
-enum TestDatabase {
-    static var url: String {
+public enum TestDatabase {
+    public static var url: String {
         let env = ProcessInfo.processInfo.environment
         if let u = env["QUARRY_TEST_DATABASE_URL"] ?? env["DATABASE_URL"] { return u }
         fatalError("QUARRY_TEST_DATABASE_URL is not set: run the tests through scripts/test")
     }
 
-    static func pool(size: Int = 4, name: String = "quarry-test") -> PostgresPool {
+    public static func pool(size: Int = 4, name: String = "quarry-test") -> PostgresPool {
         PostgresPool(
             configuration: .init(conninfo: url, maxConnections: size, acquireTimeout: .seconds(20), applicationName: name),
             logger: Logger(label: "test"))
     }
 
     /// A kind no other test uses, so tests can share the jobs table.
-    static func uniqueKind(_ prefix: String = "t") -> String { "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())" }
+    public static func uniqueKind(_ prefix: String = "t") -> String { "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())" }
 
     /// Ensures the schema is migrated (scripts/test migrates first; this keeps single runs working).
-    static func migrated() async throws -> PostgresPool {
+    public static func migrated() async throws -> PostgresPool {
         let pool = pool()
         if let dir = MigrationRunner.locateDirectory() {
             let runner = try MigrationRunner(directory: dir)
@@ -33,13 +33,13 @@ enum TestDatabase {
 }
 
 /// Runs the built executables (`worker`, `janitor`, `api`, `quarry`) as real processes.
-final class ChildProcess: @unchecked Sendable {  // each instance is driven by one test
-    let process = Process()
-    let output = Pipe()
+public final class ChildProcess: @unchecked Sendable {  // each instance is driven by one test
+    public let process = Process()
+    public let output = Pipe()
     private let lock = NSLock()
     private var captured = Data()
 
-    static var binDir: String {
+    public static var binDir: String {
         if let d = ProcessInfo.processInfo.environment["QUARRY_BIN_DIR"] { return d }
         // .build/debug next to the test bundle.
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -49,7 +49,7 @@ final class ChildProcess: @unchecked Sendable {  // each instance is driven by o
         return FileManager.default.currentDirectoryPath + "/.build/debug"
     }
 
-    init(_ name: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
+    public init(_ name: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: Self.binDir + "/" + name)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
@@ -67,14 +67,14 @@ final class ChildProcess: @unchecked Sendable {  // each instance is driven by o
         try process.run()
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-    var log: String { lock.lock(); defer { lock.unlock() }; return String(decoding: captured, as: UTF8.self) }
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var log: String { lock.lock(); defer { lock.unlock() }; return String(decoding: captured, as: UTF8.self) }
 
-    func signal(_ s: Int32) { kill(process.processIdentifier, s) }
+    public func signal(_ s: Int32) { kill(process.processIdentifier, s) }
 
     /// Waits for exit up to `timeout`; returns the exit status or nil if still running.
-    func waitForExit(timeout: Duration) async -> Int32? {
+    public func waitForExit(timeout: Duration) async -> Int32? {
         let end = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(20)) }
         return process.isRunning ? nil : process.terminationStatus
@@ -87,7 +87,7 @@ final class ChildProcess: @unchecked Sendable {  // each instance is driven by o
 }
 
 /// Polls `condition` until true or `timeout`.
-func eventually(timeout: Duration = .seconds(20), every: Duration = .milliseconds(50), _ condition: () async throws -> Bool) async throws -> Bool {
+public func eventually(timeout: Duration = .seconds(20), every: Duration = .milliseconds(50), _ condition: () async throws -> Bool) async throws -> Bool {
     let end = ContinuousClock.now + timeout
     while ContinuousClock.now < end {
         if try await condition() { return true }

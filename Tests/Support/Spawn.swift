@@ -4,7 +4,7 @@ import Foundation
 /// a PostgreSQL postmaster, does not hold the test's output open) and returns its exit status.
 /// Uses posix_spawn + waitpid directly: Foundation's `Process.waitUntilExit` can miss the exit of a
 /// child whose grandchild daemonizes.
-func spawnAndWait(_ arguments: [String]) -> Int32 {
+public func spawnAndWait(_ arguments: [String]) -> Int32 {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }

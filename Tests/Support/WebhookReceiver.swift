@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -6,17 +6,17 @@ import Darwin
 #endif
 
 /// A request the receiver got.
-struct ReceivedRequest: Sendable {
-    var method: String
-    var path: String
+public struct ReceivedRequest: Sendable {
+    public var method: String
+    public var path: String
     /// Lower-cased names.
-    var headers: [String: String]
-    var body: [UInt8]
+    public var headers: [String: String]
+    public var body: [UInt8]
 
-    func header(_ name: String) -> String? { headers[name.lowercased()] }
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
 
     /// The body parsed as a JSON object (nil when it is not one).
-    var json: [String: Any]? {
+    public var json: [String: Any]? {
         (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
     }
 }
@@ -24,13 +24,13 @@ struct ReceivedRequest: Sendable {
 /// A tiny HTTP/1.1 server on 127.0.0.1 (POSIX sockets, one background thread, one connection at a time)
 /// that records requests and answers with a scripted status sequence; the last status repeats.
 /// In `silent` mode it reads requests and never answers (holding the connection open).
-final class WebhookReceiver: @unchecked Sendable {
-    enum Mode {
+public final class WebhookReceiver: @unchecked Sendable {
+    public enum Mode {
         case respond([Int])
         case silent
     }
 
-    let port: Int
+    public let port: Int
     private let listener: Int32
     private let mode: Mode
     private let responseBody: [UInt8]?
@@ -42,7 +42,7 @@ final class WebhookReceiver: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     /// `responseBody` replaces the default small JSON body of every answer.
-    init(_ mode: Mode = .respond([200]), responseBody: [UInt8]? = nil) throws {
+    public init(_ mode: Mode = .respond([200]), responseBody: [UInt8]? = nil) throws {
         self.mode = mode
         self.responseBody = responseBody
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -76,14 +76,14 @@ final class WebhookReceiver: @unchecked Sendable {
     deinit { stop() }
 
     /// `http://127.0.0.1:<port><path>`
-    func url(_ path: String = "/hook") -> String { "http://127.0.0.1:\(port)\(path)" }
+    public func url(_ path: String = "/hook") -> String { "http://127.0.0.1:\(port)\(path)" }
 
-    var requests: [ReceivedRequest] {
+    public var requests: [ReceivedRequest] {
         lock.withLock { _requests }
     }
 
     /// Stops accepting, closes held connections and waits for the thread.
-    func stop() {
+    public func stop() {
         let wasStopped = lock.withLock {
             let was = stopped
             stopped = true
@@ -218,7 +218,7 @@ final class WebhookReceiver: @unchecked Sendable {
 }
 
 /// A 127.0.0.1 port nothing listens on (bound, then closed), for connection-refused tests.
-func closedLocalPort() throws -> Int {
+public func closedLocalPort() throws -> Int {
     let receiver = try WebhookReceiver()
     let port = receiver.port
     receiver.stop()
