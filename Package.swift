@@ -139,8 +139,9 @@ let package = Package(
         .executableTarget(
             name: "quarry",
             dependencies: [
-                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts",
+                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts", "Extraction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

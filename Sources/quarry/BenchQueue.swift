@@ -4,7 +4,7 @@ import Postgres
 import Queue
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [QueueBench.self, ExtractBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [QueueBench.self, ExtractBench.self, XLSXBench.self])
 }
 
 /// `quarry bench queue`: enqueue N no-op jobs, drain them with W worker processes, then

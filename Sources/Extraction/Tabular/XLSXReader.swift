@@ -55,6 +55,11 @@ public struct XLSXReader: TabularReader {
         var hasValue = false
         var cells = 0
         var col = -1
+        // Reused per cell: the `<v>` bytes and the inline-string bytes (no String until a value is kept).
+        var raw: [UInt8] = []
+        var inline: [UInt8] = []
+        raw.reserveCapacity(64)
+        inline.reserveCapacity(64)
         func finishRow() throws {
             if hasValue {
                 try gate.admit(rowNumber: rowNumber)
@@ -72,90 +77,142 @@ public struct XLSXReader: TabularReader {
             }
             let type = xml.nodeType
             if type == XMLPullReader.endElementType {
-                if xml.nameIs("row") { try finishRow() } else if xml.nameIs("sheetData") { break }
+                guard let name = xml.localName else { continue }
+                if name.isEqual("row") { try finishRow() } else if name.isEqual("sheetData") { break }
                 continue
             }
-            guard type == XMLPullReader.elementType else { continue }
-            if xml.nameIs("row") {
-                var r: Int?
-                xml.forEachAttribute { n, v in if n.isEqual("r") { r = Int(String(cString: v)) } }
-                rowNumber = r ?? rowNumber + 1
-                col = -1
-                if xml.isEmptyElement { try finishRow() }
-            } else if xml.nameIs("c") {
+            guard type == XMLPullReader.elementType, let name = xml.localName else { continue }
+            if name.isEqual("c") {
                 cells += 1
                 if cells > limits.maxCellsScanned {
                     throw JobError(.rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) cells", details: ["row": String(rowNumber), "limit": String(limits.maxCellsScanned), "reason": "cells"])
                 }
                 var ref: Int?
-                var type: String?
+                var type = CellType.number
                 var style = 0
                 xml.forEachAttribute { n, v in
                     if n.isEqual("r") { ref = Self.column(of: v) }
-                    else if n.isEqual("t") { type = String(cString: v) }
-                    else if n.isEqual("s") { style = Int(String(cString: v)) ?? 0 }
+                    else if n.isEqual("t") { type = CellType(v) }
+                    else if n.isEqual("s") { style = Self.integer(v) ?? Int(String(cString: v)) ?? 0 }
                 }
                 col = ref ?? col + 1
                 if xml.isEmptyElement { continue }
-                let (raw, inline) = try readCell(xml)
-                let value = try cellText(raw: raw, inline: inline, type: type, style: style, shared: shared, workbook: workbook, row: rowNumber, col: col)
+                raw.removeAll(keepingCapacity: true)
+                inline.removeAll(keepingCapacity: true)
+                let (hasRaw, hasInline) = try readCell(xml, raw: &raw, inline: &inline)
+                let value = try cellText(raw: hasRaw ? raw : nil, inline: hasInline ? inline : nil, type: type, style: style,
+                                         shared: shared, workbook: workbook, row: rowNumber, col: col)
                 guard !value.isEmpty else { continue }
                 if col >= limits.maxColumns { throw JobError.tooManyColumns(col + 1, limit: limits.maxColumns, row: rowNumber) }
                 while fields.count <= col { fields.append("") }
                 fields[col] = value
                 hasValue = true
+            } else if name.isEqual("row") {
+                var r: Int?
+                xml.forEachAttribute { n, v in if n.isEqual("r") { r = Self.integer(v) ?? Int(String(cString: v)) } }
+                rowNumber = r ?? rowNumber + 1
+                col = -1
+                if xml.isEmptyElement { try finishRow() }
             }
         }
         progress(fileSize)
     }
 
-    /// Reads a `<c>`'s children: the `<v>` text and the inline-string text (phonetic runs skipped).
-    private func readCell(_ xml: XMLPullReader) throws -> (String?, String?) {
+    /// A cell's `t` attribute, compared as bytes; unknown types read like numbers (as before).
+    enum CellType {
+        case number, shared, inlineStr, bool, text
+        init(_ v: UnsafePointer<UInt8>) {
+            if v.isEqual("s") { self = .shared }
+            else if v.isEqual("inlineStr") { self = .inlineStr }
+            else if v.isEqual("b") { self = .bool }
+            else if v.isEqual("e") || v.isEqual("str") || v.isEqual("d") { self = .text }
+            else { self = .number }
+        }
+    }
+
+    /// Reads a `<c>`'s children into `raw` (the `<v>` text) and `inline` (inline-string text, phonetic
+    /// runs skipped); returns whether each was present.
+    private func readCell(_ xml: XMLPullReader, raw: inout [UInt8], inline: inout [UInt8]) throws -> (Bool, Bool) {
         let depth = xml.depth
-        var raw: String?
-        var inline: String?
+        var hasRaw = false
+        var hasInline = false
         var phonetic = false
         while try xml.read() {
             let t = xml.nodeType
             if t == XMLPullReader.endElementType {
                 if xml.depth == depth { break }
-                if xml.nameIs("rPh") { phonetic = false }
+                if xml.localName?.isEqual("rPh") == true { phonetic = false }
                 continue
             }
-            guard t == XMLPullReader.elementType else { continue }
-            if xml.nameIs("v") {
-                raw = try xml.elementText()
-            } else if xml.nameIs("rPh") {
+            guard t == XMLPullReader.elementType, let name = xml.localName else { continue }
+            if name.isEqual("v") {
+                raw.removeAll(keepingCapacity: true)  // last <v> wins
+                hasRaw = true
+                try xml.appendElementText(to: &raw)
+            } else if name.isEqual("rPh") {
                 phonetic = !xml.isEmptyElement
-            } else if xml.nameIs("t") && !phonetic {
-                inline = (inline ?? "") + (try xml.elementText())
+            } else if name.isEqual("t") && !phonetic {
+                hasInline = true
+                try xml.appendElementText(to: &inline)
             }
         }
-        return (raw, inline)
+        return (hasRaw, hasInline)
     }
 
-    private func cellText(raw: String?, inline: String?, type: String?, style: Int, shared: [String],
+    /// A non-negative decimal integer from ASCII digits (at most 18), nil otherwise.
+    static func integer(_ p: UnsafePointer<UInt8>) -> Int? {
+        var i = 0
+        var v = 0
+        while p[i] != 0 {
+            let d = p[i] &- 0x30
+            guard d < 10, i < 18 else { return nil }
+            v = v * 10 + Int(d)
+            i += 1
+        }
+        return i == 0 ? nil : v
+    }
+
+    /// Shared-string index from `<v>` bytes, ASCII whitespace ignored anywhere (as before).
+    static func sharedIndex(_ bytes: [UInt8]) -> Int? {
+        var v = 0
+        var n = 0
+        for b in bytes {
+            if b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D { continue }
+            let d = b &- 0x30
+            guard d < 10, n < 18 else {
+                // Rare forms ("+3", Unicode spaces): the original String path.
+                return Int(String(String(decoding: bytes, as: UTF8.self).filter { !$0.isWhitespace }))
+            }
+            v = v * 10 + Int(d)
+            n += 1
+        }
+        return n == 0 ? nil : v
+    }
+
+    private func cellText(raw: [UInt8]?, inline: [UInt8]?, type: CellType, style: Int, shared: [String],
                           workbook: XLSXWorkbook, row: Int, col: Int) throws -> String {
+        func text(_ b: [UInt8]?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
         switch type {
-        case "s":
-            guard let raw, let idx = Int(String(raw.filter { !$0.isWhitespace })), idx >= 0, idx < shared.count else {
+        case .shared:
+            guard let raw, let idx = Self.sharedIndex(raw), idx >= 0, idx < shared.count else {
                 throw JobError(.malformedFile, "shared string index out of range at \(Self.columnName(col))\(row)",
                                details: ["row": String(row), "column": Self.columnName(col)])
             }
             return shared[idx]
-        case "inlineStr":
-            return inline ?? raw ?? ""
-        case "b":
-            return raw.map { $0 == "1" || $0.lowercased() == "true" ? "true" : "false" } ?? ""
-        case "e", "str", "d":
-            return raw ?? inline ?? ""
-        default:
-            guard let raw, !raw.isEmpty else { return inline ?? "" }
+        case .inlineStr:
+            return text(inline) ?? text(raw) ?? ""
+        case .bool:
+            return text(raw).map { $0 == "1" || $0.lowercased() == "true" ? "true" : "false" } ?? ""
+        case .text:
+            return text(raw) ?? text(inline) ?? ""
+        case .number:
+            guard let raw, !raw.isEmpty else { return text(inline) ?? "" }
+            let s = String(decoding: raw, as: UTF8.self)
             if style > 0 && style < workbook.styleKinds.count, workbook.styleKinds[style] != .none,
-               let d = Double(raw), let text = ExcelDate.format(d, kind: workbook.styleKinds[style], date1904: workbook.date1904) {
+               let d = Double(s), let text = ExcelDate.format(d, kind: workbook.styleKinds[style], date1904: workbook.date1904) {
                 return text
             }
-            return NumberText.clean(raw)
+            return NumberText.clean(s)
         }
     }
 
@@ -183,7 +240,7 @@ public struct XLSXReader: TabularReader {
         let part = try zip.extract("xl/sharedStrings.xml", isCancelled: isCancelled)
         let xml = try XMLPullReader(path: part.path, what: "xl/sharedStrings.xml")
         var table: [String] = []
-        var current = ""
+        var current: [UInt8] = []
         var phonetic = false
         var total = 0
         var nodes = 0
@@ -192,24 +249,25 @@ public struct XLSXReader: TabularReader {
             if nodes & 0xFFF == 0, isCancelled() { throw JobError.cancelledExtraction }
             let t = xml.nodeType
             if t == XMLPullReader.endElementType {
-                if xml.nameIs("si") {
-                    total += current.utf8.count + 16
+                guard let name = xml.localName else { continue }
+                if name.isEqual("si") {
+                    total += current.count + 16
                     if Int64(total) > limits.maxUnpackedEntryBytes {
                         throw JobError(.zipBomb, "shared strings exceed \(limits.maxUnpackedEntryBytes) bytes", details: ["limit": String(limits.maxUnpackedEntryBytes)])
                     }
-                    table.append(current)
-                    current = ""
-                } else if xml.nameIs("rPh") { phonetic = false }
+                    table.append(String(decoding: current, as: UTF8.self))
+                    current.removeAll(keepingCapacity: true)
+                } else if name.isEqual("rPh") { phonetic = false }
                 continue
             }
-            guard t == XMLPullReader.elementType else { continue }
-            if xml.nameIs("si") {
-                current = ""
+            guard t == XMLPullReader.elementType, let name = xml.localName else { continue }
+            if name.isEqual("si") {
+                current.removeAll(keepingCapacity: true)
                 if xml.isEmptyElement { table.append("") }
-            } else if xml.nameIs("rPh") {
+            } else if name.isEqual("rPh") {
                 phonetic = !xml.isEmptyElement
-            } else if xml.nameIs("t") && !phonetic {
-                current += try xml.elementText()
+            } else if name.isEqual("t") && !phonetic {
+                try xml.appendElementText(to: &current)
             }
         }
         return table

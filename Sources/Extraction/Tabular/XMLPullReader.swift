@@ -1,5 +1,10 @@
 import CLibXML2
 import Models
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A libxml2 `xmlTextReader` over a file, hardened: no entity substitution, no DTD loading, no network,
 /// no huge mode. Any DOCTYPE, entity declaration or entity reference throws `.xmlForbidden` at once.
@@ -28,12 +33,14 @@ final class XMLPullReader {
         let rc = xmlTextReaderRead(reader)
         if rc == 1 {
             let t = xmlTextReaderNodeType(reader)
+            nodeType = t
             if t == Int32(XML_READER_TYPE_DOCUMENT_TYPE.rawValue) || t == Int32(XML_READER_TYPE_ENTITY.rawValue)
                 || t == Int32(XML_READER_TYPE_ENTITY_REFERENCE.rawValue) {
                 throw JobError(.xmlForbidden, "\(what) declares a DTD or entities, which are not allowed", details: ["part": what])
             }
             return true
         }
+        nodeType = 0
         if rc == 0 { return false }
         var message = "invalid XML"
         if let err = xmlGetLastError(), let m = err.pointee.message {
@@ -45,7 +52,8 @@ final class XMLPullReader {
         throw JobError(.malformedFile, "\(what) is not well-formed XML: \(message)", details: ["part": what])
     }
 
-    var nodeType: Int32 { xmlTextReaderNodeType(reader) }
+    /// The current node's type, cached by `read()` (one libxml2 call per node instead of one per check).
+    private(set) var nodeType: Int32 = 0
     var depth: Int32 { xmlTextReaderDepth(reader) }
     var isEmptyElement: Bool { xmlTextReaderIsEmptyElement(reader) == 1 }
     var bytesConsumed: Int64 { Int64(xmlTextReaderByteConsumed(reader)) }
@@ -77,6 +85,23 @@ final class XMLPullReader {
             if let n = xmlTextReaderConstLocalName(reader), let v = xmlTextReaderConstValue(reader) { body(n, v) }
         }
         xmlTextReaderMoveToElement(reader)
+    }
+
+    /// The current node's local name (NUL-terminated, owned by libxml2; valid until the next `read()`).
+    var localName: UnsafePointer<xmlChar>? { xmlTextReaderConstLocalName(reader) }
+
+    /// Appends the concatenated text content of the current element to `bytes` (no String per text
+    /// node); leaves the reader on its end tag.
+    func appendElementText(to bytes: inout [UInt8]) throws {
+        if isEmptyElement { return }
+        let start = depth
+        while try read() {
+            let t = nodeType
+            if t == Self.endElementType && depth == start { break }
+            if t == 3 || t == 4 || t == 13 || t == 14, let v = xmlTextReaderConstValue(reader) {
+                bytes.append(contentsOf: UnsafeBufferPointer(start: v, count: strlen(UnsafeRawPointer(v).assumingMemoryBound(to: CChar.self))))
+            }
+        }
     }
 
     /// The concatenated text content of the current element; leaves the reader on its end tag.
