@@ -20,14 +20,18 @@ public struct APIConfiguration: Sendable {
     public var requestTimeout: Duration
     /// `API_SSE_HEARTBEAT_MS` (default 15 s): comment lines that keep event streams alive.
     public var sseHeartbeat: Duration
+    /// `API_TOKEN_CACHE_MS` (default 5 s; 0 disables): how long a verified token is trusted without a database
+    /// lookup. A revoked token keeps working for at most this long on a replica that has just seen it.
+    public var tokenCacheTTL: Duration
     /// Average job duration assumed for wait estimates when there is no history.
     public var defaultJobDuration: Duration
 
     public init(
         databaseURL: String, host: String = "0.0.0.0", port: Int = 8080, poolSize: Int = 8, maxFileBytes: Int64 = 100 << 20,
         maxJSONBytes: Int = 1 << 20, rateLimitPerMinute: Int = 600, requestTimeout: Duration = .seconds(30),
-        sseHeartbeat: Duration = .seconds(15), defaultJobDuration: Duration = .seconds(15)
+        sseHeartbeat: Duration = .seconds(15), defaultJobDuration: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5)
     ) {
+        self.tokenCacheTTL = tokenCacheTTL
         self.databaseURL = databaseURL
         self.host = host
         self.port = port
@@ -56,7 +60,8 @@ public struct APIConfiguration: Sendable {
             maxFileBytes: Int64(try int("EXTRACTION_MAX_FILE_SIZE_MB", 100)) << 20,
             rateLimitPerMinute: max(1, try int("API_RATE_LIMIT_PER_MIN", 600)),
             requestTimeout: .milliseconds(try int("API_REQUEST_TIMEOUT_MS", 30_000)),
-            sseHeartbeat: .milliseconds(max(100, try int("API_SSE_HEARTBEAT_MS", 15_000))))
+            sseHeartbeat: .milliseconds(max(100, try int("API_SSE_HEARTBEAT_MS", 15_000))),
+            tokenCacheTTL: .milliseconds(try int("API_TOKEN_CACHE_MS", 5_000)))
     }
 }
 

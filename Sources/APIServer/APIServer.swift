@@ -104,6 +104,7 @@ public final class APIServer: Sendable {
     let events: EventHub
     let metrics = RequestMetrics()
     let limiter: RateLimiter
+    let tokenCache: TokenCache
     let migrations: MigrationRunner?
     let logger: Logger
     let routes: [Route]
@@ -123,6 +124,7 @@ public final class APIServer: Sendable {
             listener: PostgresListener(conninfo: configuration.databaseURL, channels: ["quarry_events"], logger: logger),
             logger: logger)
         self.limiter = RateLimiter(perMinute: configuration.rateLimitPerMinute)
+        self.tokenCache = TokenCache(ttl: configuration.tokenCacheTTL)
         self.migrations = migrations
         self.logger = logger
         var table: [Route] = []
@@ -214,8 +216,11 @@ public final class APIServer: Sendable {
             await audit(nil, action: "auth.failed", target: request.uri.path, details: ["reason": "missing"], remote: context.remoteAddress)
             throw APIError.unauthorized("missing bearer token")
         }
+        let digest = APITokens.hash(token)
+        if let cached = tokenCache.lookup(digest) { return cached }
         switch try await APITokens.authenticate(pool: pool, token: token) {
         case .success(let p):
+            tokenCache.store(digest, p)
             return p
         case .failure(let why):
             var tokenID: UUID?

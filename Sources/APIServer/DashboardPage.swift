@@ -1,18 +1,42 @@
-/// The operator dashboard at `/`: static HTML and JS, no CDN. The token stays in the browser.
+/// The operator dashboard at `/`: static HTML and JS, no build step, no CDN. The token stays in the browser
+/// (localStorage). `/?token=qk_…` or `/#token=qk_…` stores the token and then drops it from the address bar.
 enum DashboardPage {
     static let html = """
-        <!doctype html><html><head><meta charset="utf-8"><title>Quarry</title>
-        <style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left}
-        .bar{width:160px;height:10px;background:#eee}.bar>div{height:10px;background:#3a7}.card{display:inline-block;margin:0 2em 1em 0;vertical-align:top}</style></head>
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Quarry</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <style>
+        body{font:14px/1.4 system-ui,sans-serif;margin:1.5em 2em;color:#222;background:#fafafa}
+        h1{margin:0 0 .5em}h3{margin:.2em 0 .5em;font-size:15px}
+        table{border-collapse:collapse}td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+        .cards{display:flex;flex-wrap:wrap;gap:1em;margin-bottom:1.5em}
+        .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:200px;flex:1 1 220px;max-width:360px}
+        .kv{width:100%}.kv td:first-child{color:#666}.kv td:last-child{font-variant-numeric:tabular-nums;font-weight:600;word-break:break-word}
+        .bar{width:160px;height:10px;background:#eee}.bar>div{height:10px;background:#3a7}
+        .status{display:inline-block;padding:1px 8px;border-radius:10px;background:#eee;font-weight:600}
+        .s-healthy,.s-completed{background:#d4f0dc;color:#185c2c}.s-degraded,.s-queued,.s-processing{background:#fff0c2;color:#6b5200}
+        .s-critical,.s-unhealthy,.s-dead_lettered,.s-failed{background:#fbd5d5;color:#8a1c1c}
+        #jobs-table{background:#fff;border:1px solid #ddd;width:100%;max-width:1200px}
+        code{font-size:12px}#msg{color:#666}
+        </style></head>
         <body><h1>Quarry</h1>
-        <p><input id="token" size="60" placeholder="API token (qk_…)"> <button onclick="save()">Use token</button> <span id="msg"></span></p>
-        <div class="card"><h3>Queue</h3><pre id="queue">–</pre></div>
-        <div class="card"><h3>Throughput</h3><pre id="perf">–</pre></div>
-        <div class="card"><h3>Health</h3><pre id="health">–</pre></div>
-        <div class="card"><h3>DLQ</h3><pre id="dlq">–</pre></div>
-        <h3>Recent jobs</h3><table><thead><tr><th>job</th><th>kind</th><th>status</th><th>progress</th><th>step</th></tr></thead><tbody id="jobs"></tbody></table>
+        <p><input id="token" type="password" size="50" placeholder="API token (qk_…)" aria-label="API token"> <button onclick="save()">Use token</button> <span id="msg"></span></p>
+        <div class="cards">
+        <div class="card"><h3>Queue</h3><div id="queue">–</div></div>
+        <div class="card"><h3>Throughput</h3><div id="perf">–</div></div>
+        <div class="card"><h3>Health <span id="health-status" class="status">–</span></h3><div id="health">–</div></div>
+        <div class="card"><h3>DLQ</h3><div id="dlq">–</div></div>
+        </div>
+        <h3>Recent jobs</h3><table id="jobs-table"><thead><tr><th>job</th><th>kind</th><th>status</th><th>progress</th><th>step</th><th>error</th></tr></thead><tbody id="jobs"></tbody></table>
         <script>
         const $ = id => document.getElementById(id);
+        const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
+        // A token in the URL (?token= or #token=) is stored, then removed from the address bar and history.
+        (function(){
+          const q = new URLSearchParams(location.search).get('token');
+          const h = new URLSearchParams(location.hash.slice(1)).get('token');
+          const t = (q || h || '').trim();
+          if (t) { localStorage.setItem('quarryToken', t); history.replaceState(null, '', location.pathname); }
+        })();
         let token = localStorage.getItem('quarryToken') || '';
         $('token').value = token;
         const streams = {};
@@ -21,13 +45,28 @@ enum DashboardPage {
           const r = await fetch(path, {headers:{Authorization:'Bearer '+token}});
           const j = await r.json(); if(!j.success) throw new Error(j.error.code+': '+j.error.message); return j.data;
         }
-        function show(id, o){ $(id).textContent = JSON.stringify(o, null, 1).replace(/[{}"]/g,''); }
+        function fmt(v){
+          if (v === null || v === undefined) return '–';
+          if (Array.isArray(v)) return v.length ? v.map(x => typeof x === 'object' ? JSON.stringify(x) : x).join(', ') : 'none';
+          if (typeof v === 'object') return Object.entries(v).map(([k, x]) => k + ': ' + fmt(x)).join(', ');
+          if (typeof v === 'number') return v.toLocaleString('en-US', {maximumFractionDigits: 2});
+          return String(v);
+        }
+        function show(id, o, skip){
+          const rows = Object.entries(o || {}).filter(([k]) => !(skip || []).includes(k))
+            .map(([k, v]) => `<tr><td>${esc(k.replace(/_/g, ' '))}</td><td data-key="${esc(k)}">${esc(fmt(v))}</td></tr>`);
+          $(id).innerHTML = `<table class="kv">${rows.join('')}</table>`;
+        }
         function row(job){
           const p = (job.progress||{}).percent_complete||0;
-          return `<td>${job.job_id.slice(0,8)}</td><td>${job.kind}</td><td>${job.status}</td><td><div class="bar"><div style="width:${p}%"></div></div></td><td>${(job.progress||{}).current_step||''}</td>`;
+          const err = job.error ? job.error.code : '';
+          return `<td><code>${esc(job.job_id)}</code></td><td>${esc(job.kind)}</td><td><span class="status s-${esc(job.status)}">${esc(job.status)}</span></td>`
+            + `<td><div class="bar" title="${p}%"><div style="width:${Number(p)||0}%"></div></div></td><td>${esc((job.progress||{}).current_step||'')}</td><td>${esc(err)}</td>`;
         }
         function watch(job){
           if (streams[job.job_id] || ['completed','failed','cancelled','dead_lettered'].includes(job.status)) return;
+          // Each stream holds one of the browser's ~6 connections to this host: keep some for the polling fetches.
+          if (Object.keys(streams).length >= 3) return;
           const es = new EventSource(`/api/extraction/jobs/${job.job_id}/events?access_token=${encodeURIComponent(token)}`);
           streams[job.job_id] = es;
           const update = e => { const j = JSON.parse(e.data); const tr = document.getElementById('job-'+j.job_id); if (tr) tr.innerHTML = row(j);
@@ -36,13 +75,18 @@ enum DashboardPage {
           es.onerror = () => { es.close(); delete streams[job.job_id]; };
         }
         async function refresh(){
-          if (!token) return;
+          if (!token) { $('msg').textContent = 'enter a token to load data'; return; }
           try {
             const recent = await get('/api/extraction/monitor?view=recent-jobs&limit=20');
-            $('jobs').innerHTML = recent.jobs.map(j => `<tr id="job-${j.job_id}">${row(j)}</tr>`).join('');
+            $('jobs').innerHTML = recent.jobs.length ? recent.jobs.map(j => `<tr id="job-${esc(j.job_id)}">${row(j)}</tr>`).join('')
+              : '<tr><td colspan="6">no jobs yet</td></tr>';
             recent.jobs.forEach(watch);
-            try { const d = await get('/api/extraction/monitor?view=dashboard'); show('queue', d.queue); show('perf', d.performance); show('health', d.health); show('dlq', d.dlq); }
-            catch(e){ $('queue').textContent = 'fleet views need an admin token'; }
+            try {
+              const d = await get('/api/extraction/monitor?view=dashboard');
+              show('queue', d.queue); show('perf', d.performance); show('health', d.health, ['status']); show('dlq', d.dlq);
+              const hs = (d.health || {}).status || 'unknown';
+              $('health-status').textContent = hs; $('health-status').className = 'status s-' + hs;
+            } catch(e){ $('queue').textContent = 'fleet views need an admin token'; }
             $('msg').textContent = 'updated ' + new Date().toLocaleTimeString();
           } catch(e) { $('msg').textContent = e.message; }
         }
