@@ -115,12 +115,19 @@ let package = Package(
         // MARK: Executables
         .executableTarget(
             name: "worker",
-            dependencies: ["WorkerService", "ExtractionJobs", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "WorkerService", "ExtractionJobs", "QuarryLog", "Postgres", "Queue",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "janitor",
-            dependencies: ["JanitorService", "Alerts", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "JanitorService", "Alerts", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Legacy .xls (BIFF) dumper: libfreexl is not memory-safe, so it runs in a child process.
@@ -158,15 +165,20 @@ let package = Package(
         .testTarget(name: "QueueTests", dependencies: ["QuarryTestSupport", "Queue", "Postgres", "Models"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
-            dependencies: ["QuarryTestSupport", "Queue", "Postgres", "Models", "Storage", "APIAuth", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "QuarryTestSupport", "Queue", "Postgres", "Models", "Storage", "APIAuth", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             // Hostile fixtures are read by #filePath-relative path, not bundled.
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ExtractionTests", dependencies: ["Extraction", "Models", "quarry-xls-dump"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ExtractionTests", dependencies: ["Extraction", "Models", "quarry-xls-dump"], resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "JanitorTests",
-            dependencies: ["QuarryTestSupport", 
+            dependencies: [
+                "QuarryTestSupport",
                 "JanitorService", "Queue", "Postgres", "Models", "Alerts",
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 public import Postgres
 
 /// An authenticated API token (never the secret itself).

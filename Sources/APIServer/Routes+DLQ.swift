@@ -1,9 +1,9 @@
 import APIAuth
-import Queue
-import Storage
 import Foundation
 import Hummingbird
 import Postgres
+import Queue
+import Storage
 
 extension APIServer {
     func listDLQ(_ c: Call) async throws -> Response {
@@ -22,10 +22,11 @@ extension APIServer {
                 ORDER BY created_at DESC LIMIT $4
             ) e
             """, [all, c.who.orgID, includeReprocessed, limit])
-        let count = try await pool.query(
-            "SELECT count(*) AS n FROM quarry.dead_letter_jobs WHERE ($1 OR org_id = $2) AND reprocessed_at IS NULL",
-            [all, c.who.orgID]
-        ).first?.int("n") ?? 0
+        let count =
+            try await pool.query(
+                "SELECT count(*) AS n FROM quarry.dead_letter_jobs WHERE ($1 OR org_id = $2) AND reprocessed_at IS NULL",
+                [all, c.who.orgID]
+            ).first?.int("n") ?? 0
         return Envelope.raw("{\"entries\":\(rows.first?.string("list") ?? "[]"),\"pending\":\(count)}")
     }
 

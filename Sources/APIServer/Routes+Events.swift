@@ -1,10 +1,10 @@
 import APIAuth
-import Queue
-import Storage
 import Foundation
 import Hummingbird
 import Models
 import NIOCore
+import Queue
+import Storage
 
 extension APIServer {
     /// `GET /api/extraction/jobs/:id/events`: Server-Sent Events for one job, fed by the shared listener.

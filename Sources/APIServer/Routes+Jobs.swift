@@ -1,10 +1,10 @@
 import APIAuth
-import Queue
-import Storage
 import Foundation
 import Hummingbird
 import Models
 import Postgres
+import Queue
+import Storage
 
 extension APIServer {
     /// The job JSON (seed 000's shape, widened), built by SQL over `quarry.jobs j`.
@@ -206,7 +206,9 @@ extension APIServer {
             org: c.who.orgID, kind: r.string("kind") ?? "extract", payload: JSONValue.object(payload).jsonText,
             priority: r.int("priority") ?? 0, uploadID: uploadID)
         let pos = try await position(of: newID)
-        await audit(c, action: "job.retry", target: newID.uuidString.lowercased(), details: ["retry_of": id.uuidString.lowercased(), "only_rejected": onlyRejected])
+        await audit(
+            c, action: "job.retry", target: newID.uuidString.lowercased(),
+            details: ["retry_of": id.uuidString.lowercased(), "only_rejected": onlyRejected])
         return Envelope.ok(
             [
                 "job_id": newID.uuidString.lowercased(), "retry_of": id.uuidString.lowercased(), "only_rejected": onlyRejected,

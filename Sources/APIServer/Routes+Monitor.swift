@@ -1,9 +1,9 @@
 import APIAuth
-import Queue
-import Storage
 import Foundation
 import Hummingbird
 import Postgres
+import Queue
+import Storage
 
 extension APIServer {
     static let monitorViews = ["dashboard", "health", "queue", "performance", "errors", "dlq", "recent-jobs", "hourly-stats"]
@@ -55,7 +55,8 @@ extension APIServer {
 
     /// The latest janitor health check, or `unknown` until migration 0004 and the janitor have run.
     func healthJSON() async throws -> String {
-        let unknown = "{\"status\":\"unknown\",\"queue_ok\":null,\"performance_ok\":null,\"dlq_ok\":null,\"workers_ok\":null,\"last_check\":null,\"issues\":[]}"
+        let unknown =
+            "{\"status\":\"unknown\",\"queue_ok\":null,\"performance_ok\":null,\"dlq_ok\":null,\"workers_ok\":null,\"last_check\":null,\"issues\":[]}"
         guard try await tableExists("quarry.health_checks") else { return unknown }
         let r = try await pool.query(
             """
@@ -176,7 +177,8 @@ extension APIServer {
             FROM quarry.job_metrics_hourly WHERE hour > now() - make_interval(hours => $1)
             UNION ALL
             """ : ""
-        let cutoff = hasHourly ? "(SELECT coalesce(max(hour) + interval '1 hour', '-infinity') FROM quarry.job_metrics_hourly)" : "'-infinity'::timestamptz"
+        let cutoff =
+            hasHourly ? "(SELECT coalesce(max(hour) + interval '1 hour', '-infinity') FROM quarry.job_metrics_hourly)" : "'-infinity'::timestamptz"
         let r = try await pool.query(
             """
             WITH s AS (

@@ -1,10 +1,10 @@
 import APIAuth
-import Queue
-import Storage
 import Foundation
 import Hummingbird
 import NIOCore
 import Postgres
+import Queue
+import Storage
 
 extension APIServer {
     func readyz(_ c: Call) async throws -> Response {
@@ -14,7 +14,10 @@ extension APIServer {
                 return try migrations?.pending(on: conn) ?? []
             }
             if !pending.isEmpty {
-                return Envelope.error(.init(status: .serviceUnavailable, code: "NOT_READY", message: "pending migrations: \(pending.map(String.init).joined(separator: ", "))"))
+                return Envelope.error(
+                    .init(
+                        status: .serviceUnavailable, code: "NOT_READY",
+                        message: "pending migrations: \(pending.map(String.init).joined(separator: ", "))"))
             }
             return Envelope.ok(["status": "ready"])
         } catch {
@@ -40,7 +43,8 @@ extension APIServer {
         } catch {
             out += "# TYPE quarry_api_up gauge\nquarry_api_up 0\n"
         }
-        out += "# HELP quarry_api_sse_subscribers Open event streams.\n# TYPE quarry_api_sse_subscribers gauge\nquarry_api_sse_subscribers \(events.subscriberCount)\n"
+        out +=
+            "# HELP quarry_api_sse_subscribers Open event streams.\n# TYPE quarry_api_sse_subscribers gauge\nquarry_api_sse_subscribers \(events.subscriberCount)\n"
         out += metrics.render()
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4"

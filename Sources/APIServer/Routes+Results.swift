@@ -1,10 +1,10 @@
 import APIAuth
-import Queue
-import Storage
 import Foundation
 import Hummingbird
 import NIOCore
 import Postgres
+import Queue
+import Storage
 
 extension APIServer {
     static let rowJSON = """
@@ -57,7 +57,8 @@ extension APIServer {
             let page = Array(rows.prefix(limit))
             let next = rows.count > limit ? Envelope.encode(Cursor.encode([page.last?.string("index") ?? "0"])) : "null"
             return Envelope.raw(
-                "{\"job_id\":\"\(id.uuidString.lowercased())\",\"kind\":\"document\",\"summary\":\(header.summary),\"sections\":[\(page.compactMap { $0.string("j") }.joined(separator: ","))],\"next_cursor\":\(next)}")
+                "{\"job_id\":\"\(id.uuidString.lowercased())\",\"kind\":\"document\",\"summary\":\(header.summary),\"sections\":[\(page.compactMap { $0.string("j") }.joined(separator: ","))],\"next_cursor\":\(next)}"
+            )
         }
         if format == "csv" { return csvExport(id: id, valid: valid) }
         let rows = try await pool.query(
@@ -69,7 +70,8 @@ extension APIServer {
         let page = Array(rows.prefix(limit))
         let next = rows.count > limit ? Envelope.encode(Cursor.encode([page.last?.string("row_number") ?? "0"])) : "null"
         return Envelope.raw(
-            "{\"job_id\":\"\(id.uuidString.lowercased())\",\"kind\":\"tabular\",\"summary\":\(header.summary),\"committed\":\(header.committed),\"rows\":[\(page.compactMap { $0.string("j") }.joined(separator: ","))],\"next_cursor\":\(next)}")
+            "{\"job_id\":\"\(id.uuidString.lowercased())\",\"kind\":\"tabular\",\"summary\":\(header.summary),\"committed\":\(header.committed),\"rows\":[\(page.compactMap { $0.string("j") }.joined(separator: ","))],\"next_cursor\":\(next)}"
+        )
     }
 
     /// Streams a CSV export page by page; cells that a spreadsheet would run as a formula are neutralised.
@@ -111,24 +113,28 @@ extension APIServer {
         let org = c.who.orgID
         _ = try await c.body(limit: config.maxJSONBytes)
         let outcome: Result<String, APIError> = try await pool.transaction { conn in
-            guard let r = try conn.query(
-                """
-                SELECT kind, committed_at IS NOT NULL AS committed, commit_summary::text AS cs, committed_at
-                FROM quarry.extraction_results WHERE job_id = $1 AND org_id = $2 AND expires_at > now() FOR UPDATE
-                """, [id, org]
-            ).first else { return .failure(.notFound("no result for this job (not finished, expired or absent)")) }
+            guard
+                let r = try conn.query(
+                    """
+                    SELECT kind, committed_at IS NOT NULL AS committed, commit_summary::text AS cs, committed_at
+                    FROM quarry.extraction_results WHERE job_id = $1 AND org_id = $2 AND expires_at > now() FOR UPDATE
+                    """, [id, org]
+                ).first
+            else { return .failure(.notFound("no result for this job (not finished, expired or absent)")) }
             if r.bool("committed") == true {
                 let summary = r.string("cs") ?? "{}"
-                let out = try conn.query(
-                    "SELECT ($1::jsonb || jsonb_build_object('job_id', $2::uuid, 'committed_at', $3::timestamptz, 'already_committed', true))::text AS s",
-                    [JSONText(summary), id, r.string("committed_at")]
-                ).first?.string("s") ?? summary
+                let out =
+                    try conn.query(
+                        "SELECT ($1::jsonb || jsonb_build_object('job_id', $2::uuid, 'committed_at', $3::timestamptz, 'already_committed', true))::text AS s",
+                        [JSONText(summary), id, r.string("committed_at")]
+                    ).first?.string("s") ?? summary
                 return .success(out)
             }
             guard r.string("kind") == "tabular" else { return .failure(.conflict("only tabular results can be committed")) }
-            let supplier = try conn.query(
-                "SELECT coalesce(payload->'config'->>'supplier_id', '') AS s FROM quarry.jobs WHERE id = $1", [id]
-            ).first?.string("s") ?? ""
+            let supplier =
+                try conn.query(
+                    "SELECT coalesce(payload->'config'->>'supplier_id', '') AS s FROM quarry.jobs WHERE id = $1", [id]
+                ).first?.string("s") ?? ""
             let counts = try conn.query(
                 """
                 WITH src AS (
@@ -153,12 +159,13 @@ extension APIServer {
             let updated = counts?.int("updated") ?? 0
             let unchanged = (counts?.int("total") ?? 0) - inserted - updated
             let summary = Envelope.encode(["inserted": inserted, "updated": updated, "unchanged": unchanged, "supplier_id": supplier])
-            let out = try conn.query(
-                """
-                UPDATE quarry.extraction_results SET committed_at = now(), commit_summary = $2::jsonb WHERE job_id = $1
-                RETURNING (commit_summary || jsonb_build_object('job_id', job_id, 'committed_at', committed_at, 'already_committed', false))::text AS s
-                """, [id, JSONText(summary)]
-            ).first?.string("s") ?? summary
+            let out =
+                try conn.query(
+                    """
+                    UPDATE quarry.extraction_results SET committed_at = now(), commit_summary = $2::jsonb WHERE job_id = $1
+                    RETURNING (commit_summary || jsonb_build_object('job_id', job_id, 'committed_at', committed_at, 'already_committed', false))::text AS s
+                    """, [id, JSONText(summary)]
+                ).first?.string("s") ?? summary
             return .success(out)
         }
         switch outcome {

@@ -1,8 +1,8 @@
 import APIAuth
-import Queue
-import Storage
 import Foundation
 import Hummingbird
+import Queue
+import Storage
 
 extension APIServer {
     /// `POST /api/uploads`: raw body (`?filename=`), `multipart/form-data` (field `file`) or seed 001's JSON

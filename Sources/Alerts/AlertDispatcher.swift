@@ -82,7 +82,9 @@ public struct AlertDispatcher: Sendable {
                 try await notifier.send(alert)
                 logger.debug(
                     "alert delivered",
-                    metadata: ["notifier": "\(notifier.name)", "alert": "\(alert.key)", "action": "\(alert.action.rawValue)", "attempts": "\(attempt)"]
+                    metadata: [
+                        "notifier": "\(notifier.name)", "alert": "\(alert.key)", "action": "\(alert.action.rawValue)", "attempts": "\(attempt)",
+                    ]
                 )
                 return NotifierOutcome(notifier: notifier.name, attempts: attempt, error: nil)
             } catch let error as AlertError {

@@ -172,28 +172,30 @@ public final class CurlHTTPClient: HTTPClient {
         }
 
         let context = Unmanaged.passUnretained(state).toOpaque()
-        check(CCurl_setopt_write_function(handle) { data, size, count, userData in
-            let state = Unmanaged<TransferState>.fromOpaque(userData!).takeUnretainedValue()
-            let total = size * count
-            let room = state.limit - state.body.count
-            if total > room {
-                if room > 0, let data {
-                    state.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: room))
+        check(
+            CCurl_setopt_write_function(handle) { data, size, count, userData in
+                let state = Unmanaged<TransferState>.fromOpaque(userData!).takeUnretainedValue()
+                let total = size * count
+                let room = state.limit - state.body.count
+                if total > room {
+                    if room > 0, let data {
+                        state.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: room))
+                    }
+                    state.truncated = true
+                    return 0  // aborts the transfer with CURLE_WRITE_ERROR; the status is already known
                 }
-                state.truncated = true
-                return 0  // aborts the transfer with CURLE_WRITE_ERROR; the status is already known
-            }
-            if total > 0, let data {
-                state.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: total))
-            }
-            return total
-        })
+                if total > 0, let data {
+                    state.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: total))
+                }
+                return total
+            })
         check(CCurl_setopt_pointer(handle, CURLOPT_WRITEDATA, context))
         check(CCurl_setopt_long(handle, CURLOPT_NOPROGRESS, 0))
-        check(CCurl_setopt_xferinfo_function(handle) { userData, _, _, _, _ in
-            let state = Unmanaged<TransferState>.fromOpaque(userData!).takeUnretainedValue()
-            return state.cancelled.load(ordering: .relaxed) ? 1 : 0
-        })
+        check(
+            CCurl_setopt_xferinfo_function(handle) { userData, _, _, _, _ in
+                let state = Unmanaged<TransferState>.fromOpaque(userData!).takeUnretainedValue()
+                return state.cancelled.load(ordering: .relaxed) ? 1 : 0
+            })
         check(CCurl_setopt_pointer(handle, CURLOPT_XFERINFODATA, context))
 
         if let setupFailure {
@@ -240,15 +242,16 @@ public final class CurlHTTPClient: HTTPClient {
 
     /// RFC 9110 token characters (method and header names).
     private static func isToken(_ string: String) -> Bool {
-        !string.isEmpty && string.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"):
-                true
-            default:
-                "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        !string.isEmpty
+            && string.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    true
+                default:
+                    "!#$%&'*+-.^_`|~".utf8.contains(byte)
+                }
             }
-        }
     }
 }
 

@@ -1,6 +1,6 @@
-public import Foundation
 import Crypto
 import Extraction
+public import Foundation
 public import Models
 public import Postgres
 public import Queue
@@ -79,8 +79,8 @@ public struct ExtractHandler: JobHandler {
             SELECT job_id FROM quarry.extraction_results
             WHERE org_id = $1 AND cache_key = $2 AND expires_at > now() AND job_id <> $3
             ORDER BY created_at DESC LIMIT 1
-            """, [job.orgID, cacheKey, jobID]).first?.uuid("job_id")
-        {
+            """, [job.orgID, cacheKey, jobID]
+        ).first?.uuid("job_id") {
             progress.set(percent: 50, step: "Reusing cached result", stage: "cache", force: true)
             let json = try c.transaction { tx -> String in
                 try Self.clear(jobID, on: tx)
@@ -102,7 +102,8 @@ public struct ExtractHandler: JobHandler {
                            now() + make_interval(hours => $3)
                     FROM quarry.extraction_results WHERE job_id = $2
                     RETURNING summary::text AS s
-                    """, [jobID, cached, ttl, cached.uuidString.lowercased()]).first
+                    """, [jobID, cached, ttl, cached.uuidString.lowercased()]
+                ).first
                 return row?.string("s") ?? "{}"
             }
             let rows = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["rows_total"] as? Int ?? 0
@@ -114,8 +115,9 @@ public struct ExtractHandler: JobHandler {
         defer { try? FileManager.default.removeItem(atPath: spool) }
         progress.set(percent: 2, step: "Downloading file", stage: "reading", bytes: 0, bytesTotal: upload.sizeBytes, force: true)
         _ = try UploadSpool.copy(upload, to: spool, on: c, maxBytes: settings.maxFileBytes, isCancelled: isCancelled) { n in
-            progress.set(percent: 2 + Int(8 * Double(n) / Double(max(upload.sizeBytes, 1))), step: "Downloading file",
-                         stage: "reading", bytes: n, bytesTotal: upload.sizeBytes)
+            progress.set(
+                percent: 2 + Int(8 * Double(n) / Double(max(upload.sizeBytes, 1))), step: "Downloading file",
+                stage: "reading", bytes: n, bytesTotal: upload.sizeBytes)
         }
         let format = try FormatDetector.detect(path: spool, fileName: upload.fileName)
         progress.set(percent: 10, step: "Parsing \(format.rawValue.uppercased())", stage: "parsing", force: true)
@@ -133,8 +135,10 @@ public struct ExtractHandler: JobHandler {
                 resultKind = "tabular"
                 var onlyRows: Set<Int>?
                 if payload.onlyRejected, let old = payload.retryOf {
-                    onlyRows = Set(try c.query(
-                        "SELECT row_number FROM quarry.result_rows WHERE job_id = $1 AND NOT valid", [old]).compactMap { $0.int("row_number") })
+                    onlyRows = Set(
+                        try c.query(
+                            "SELECT row_number FROM quarry.result_rows WHERE job_id = $1 AND NOT valid", [old]
+                        ).compactMap { $0.int("row_number") })
                 }
                 let pipeline = TabularPipeline(
                     jobID: jobID, orgID: job.orgID, config: config, format: format, path: spool, fileBytes: upload.sizeBytes,
@@ -148,14 +152,16 @@ public struct ExtractHandler: JobHandler {
                             unit, category, brand, barcode, classification, old_price, extra, issues)
                         SELECT $1, row_number, valid, sku, name, description, price, currency, quantity, unit, category, brand,
                             barcode, classification, old_price, extra, issues FROM quarry.result_rows WHERE job_id = $2 AND valid
-                        """, [jobID, old]).affectedRows
+                        """, [jobID, old]
+                    ).affectedRows
                     outcome.rowsTotal += kept
                     outcome.rowsValid += kept
                     summary["retry_of"] = old.uuidString.lowercased()
                     summary["rows_kept_from_previous_run"] = kept
                 }
-                progress.set(percent: 86, step: "Validating products", stage: "validating",
-                             rows: Int64(outcome.rowsTotal), rowsTotal: Int64(outcome.rowsTotal), force: true)
+                progress.set(
+                    percent: 86, step: "Validating products", stage: "validating",
+                    rows: Int64(outcome.rowsTotal), rowsTotal: Int64(outcome.rowsTotal), force: true)
                 let classes = try Self.classify(jobID: jobID, org: job.orgID, supplier: config.supplierId ?? "", on: c, isCancelled: isCancelled)
                 rowsOut = outcome.rowsTotal
                 summary["rows_total"] = outcome.rowsTotal
@@ -217,9 +223,13 @@ public struct ExtractHandler: JobHandler {
 
     /// Classifies valid rows against the org's catalog for the supplier, 500 SKUs per statement.
     /// Rows were written as `new`; only SKUs found in the catalog are updated.
-    static func classify(jobID: UUID, org: UUID, supplier: String, on c: PostgresConnection, isCancelled: () -> Bool) throws -> (updated: Int, unchanged: Int) {
-        let hasCatalog = try c.query(
-            "SELECT EXISTS (SELECT 1 FROM quarry.products WHERE org_id = $1 AND supplier_id = $2) AS e", [org, supplier]).first?.bool("e") ?? false
+    static func classify(jobID: UUID, org: UUID, supplier: String, on c: PostgresConnection, isCancelled: () -> Bool) throws -> (
+        updated: Int, unchanged: Int
+    ) {
+        let hasCatalog =
+            try c.query(
+                "SELECT EXISTS (SELECT 1 FROM quarry.products WHERE org_id = $1 AND supplier_id = $2) AS e", [org, supplier]
+            ).first?.bool("e") ?? false
         guard hasCatalog else { return (0, 0) }
         var updated = 0
         var unchanged = 0
@@ -242,7 +252,8 @@ public struct ExtractHandler: JobHandler {
                 SELECT (SELECT max(row_number) FROM batch) AS last,
                        (SELECT count(*) FROM matched WHERE classification = 'updated') AS updated,
                        (SELECT count(*) FROM matched WHERE classification = 'unchanged') AS unchanged
-                """, [jobID, org, supplier, after]).first
+                """, [jobID, org, supplier, after]
+            ).first
             guard let last = rows?.int("last") else { break }
             updated += rows?.int("updated") ?? 0
             unchanged += rows?.int("unchanged") ?? 0

@@ -1,5 +1,5 @@
-public import Foundation
 import Extraction
+public import Foundation
 import Models
 
 /// The `extract` job's payload: `{"upload_id": …, "config": {…}, "retry_of": …, "only_rejected": bool}`.

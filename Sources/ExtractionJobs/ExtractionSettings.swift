@@ -1,5 +1,5 @@
-public import Foundation
 import Extraction
+public import Foundation
 
 /// Limits and settings of the `extract` handler, from the environment.
 public struct ExtractionSettings: Sendable {

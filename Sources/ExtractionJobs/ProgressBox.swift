@@ -8,8 +8,10 @@ final class ProgressBox: Sendable {
     private let started = ContinuousClock.now
 
     /// Records progress; `force` marks a stage change that should be written promptly.
-    func set(percent: Int, step: String, stage: String, rows: Int64? = nil, rowsTotal: Int64? = nil,
-             bytes: Int64? = nil, bytesTotal: Int64? = nil, force: Bool = false) {
+    func set(
+        percent: Int, step: String, stage: String, rows: Int64? = nil, rowsTotal: Int64? = nil,
+        bytes: Int64? = nil, bytesTotal: Int64? = nil, force: Bool = false
+    ) {
         let elapsed = ContinuousClock.now - started
         let elapsedMs = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
         let remaining: Int64? = percent > 0 && percent < 100 ? elapsedMs * Int64(100 - percent) / Int64(percent) : nil

@@ -67,8 +67,9 @@ struct TabularPipeline {
             }
             if outcome.rowsTotal % 2000 == 0 {
                 let pct = fileBytes > 0 ? 10 + Int(75 * Double(bytesRead) / Double(fileBytes)) : 50
-                progress.set(percent: min(pct, 85), step: "Extracting rows", stage: "parsing",
-                             rows: Int64(outcome.rowsTotal), bytes: bytesRead, bytesTotal: fileBytes)
+                progress.set(
+                    percent: min(pct, 85), step: "Extracting rows", stage: "parsing",
+                    rows: Int64(outcome.rowsTotal), bytes: bytesRead, bytesTotal: fileBytes)
             }
         }
 

@@ -15,9 +15,11 @@ struct UploadRecord: Sendable {
 /// Streams an upload out of `quarry.upload_chunks` into a local spool file, one chunk at a time.
 enum UploadSpool {
     static func load(_ id: UUID, on c: PostgresConnection) throws -> UploadRecord? {
-        guard let r = try c.query(
-            "SELECT id, org_id, file_name, size_bytes, coalesce(sha256, '') AS sha256, complete FROM quarry.uploads WHERE id = $1", [id]
-        ).first, let org = r.uuid("org_id") else { return nil }
+        guard
+            let r = try c.query(
+                "SELECT id, org_id, file_name, size_bytes, coalesce(sha256, '') AS sha256, complete FROM quarry.uploads WHERE id = $1", [id]
+            ).first, let org = r.uuid("org_id")
+        else { return nil }
         return UploadRecord(
             id: id, orgID: org, fileName: r.string("file_name") ?? "upload", sizeBytes: r.int64("size_bytes") ?? 0,
             sha256: r.string("sha256") ?? "", complete: r.bool("complete") ?? false)
@@ -36,12 +38,16 @@ enum UploadSpool {
         var seq = -1
         while true {
             if isCancelled() { throw JobError(.cancelled, "extraction cancelled") }
-            guard let next = try c.query(
-                "SELECT seq FROM quarry.upload_chunks WHERE upload_id = $1 AND seq > $2 ORDER BY seq LIMIT 1", [upload.id, seq]
-            ).first?.int("seq") else { break }
+            guard
+                let next = try c.query(
+                    "SELECT seq FROM quarry.upload_chunks WHERE upload_id = $1 AND seq > $2 ORDER BY seq LIMIT 1", [upload.id, seq]
+                ).first?.int("seq")
+            else { break }
             seq = next
-            guard let bytes = try c.queryBytes(
-                "SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [upload.id, seq]) else { continue }
+            guard
+                let bytes = try c.queryBytes(
+                    "SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [upload.id, seq])
+            else { continue }
             written += Int64(bytes.count)
             if written > maxBytes {
                 throw JobError(.fileTooLarge, "file exceeds the \(maxBytes / 1_048_576) MB limit")

@@ -58,9 +58,11 @@ public final class Janitor: Service, Sendable {
     }
 
     public func run() async throws {
-        logger.info("janitor:started", metadata: [
-            "failover_s": "\(configuration.failover.totalSeconds)", "notifiers": "\(dispatcher.notifiers.map(\.name).joined(separator: ","))",
-        ])
+        logger.info(
+            "janitor:started",
+            metadata: [
+                "failover_s": "\(configuration.failover.totalSeconds)", "notifiers": "\(dispatcher.notifiers.map(\.name).joined(separator: ","))",
+            ])
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.leadershipLoop() }
             group.addTask { await self.tick("stalled", every: self.configuration.stalledInterval) { try await self.recoverStalled() } }
@@ -154,12 +156,13 @@ public final class Janitor: Service, Sendable {
         }
         try await evaluate(AlertConditions.stalledRecovered) { c, since, now in
             let start = since ?? now.addingTimeInterval(-window.totalSeconds)
-            let n = try c.query(
-                """
-                SELECT count(*) AS n FROM quarry.job_metrics
-                WHERE error_code = 'STALLED' AND status IN ('failed', 'dead_lettered') AND created_at > $1 AND created_at <= $2
-                """, [start, now]
-            ).first?.int("n") ?? 0
+            let n =
+                try c.query(
+                    """
+                    SELECT count(*) AS n FROM quarry.job_metrics
+                    WHERE error_code = 'STALLED' AND status IN ('failed', 'dead_lettered') AND created_at > $1 AND created_at <= $2
+                    """, [start, now]
+                ).first?.int("n") ?? 0
             return AlertConditions.stalledRecovered(count: n)
         }
     }
@@ -186,11 +189,13 @@ public final class Janitor: Service, Sendable {
         }
         let outcomes = await dispatcher.dispatch(alert)
         metrics.addAlertSent()
-        logger.notice("alert:sent", metadata: [
-            "key": "\(alert.key)", "notification": "\(decision.notification.rawValue)", "severity": "\(alert.severity.rawValue)",
-            "summary": "\(alert.summary)", "delivered": "\(outcomes.filter(\.delivered).map(\.notifier).joined(separator: ","))",
-            "failed": "\(outcomes.filter { !$0.delivered }.map(\.notifier).joined(separator: ","))",
-        ])
+        logger.notice(
+            "alert:sent",
+            metadata: [
+                "key": "\(alert.key)", "notification": "\(decision.notification.rawValue)", "severity": "\(alert.severity.rawValue)",
+                "summary": "\(alert.summary)", "delivered": "\(outcomes.filter(\.delivered).map(\.notifier).joined(separator: ","))",
+                "failed": "\(outcomes.filter { !$0.delivered }.map(\.notifier).joined(separator: ","))",
+            ])
         do {
             try await alertStore.log(alert, outcomes: outcomes)
         } catch {

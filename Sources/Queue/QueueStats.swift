@@ -28,10 +28,14 @@ public struct QueueStats: Sendable, Codable {
             for r in try c.query("SELECT status, count(*) AS n FROM quarry.jobs GROUP BY status") {
                 if let s = r.string("status") { jobs[s] = r.int("n") ?? 0 }
             }
-            let runnable = try c.query(
-                "SELECT count(*) AS n FROM quarry.jobs WHERE status = 'queued' AND run_at <= now()").first?.int("n") ?? 0
-            let dlq = try c.query(
-                "SELECT count(*) AS n FROM quarry.dead_letter_jobs WHERE reprocessed_at IS NULL").first?.int("n") ?? 0
+            let runnable =
+                try c.query(
+                    "SELECT count(*) AS n FROM quarry.jobs WHERE status = 'queued' AND run_at <= now()"
+                ).first?.int("n") ?? 0
+            let dlq =
+                try c.query(
+                    "SELECT count(*) AS n FROM quarry.dead_letter_jobs WHERE reprocessed_at IS NULL"
+                ).first?.int("n") ?? 0
             let workers = try c.query(
                 """
                 SELECT w.id, w.host, w.pid, w.concurrency, extract(epoch FROM now() - w.last_seen)::float8 AS ago,

@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// Buffers written bytes into fixed-size chunks, hashing and counting as it goes.
 ///

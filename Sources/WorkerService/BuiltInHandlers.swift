@@ -21,9 +21,10 @@ public struct SleepHandler: JobHandler {
             let step = min(slice, total - elapsed)
             try await Task.sleep(for: .milliseconds(step))
             elapsed += step
-            await context.report(JobProgress(
-                percentComplete: total == 0 ? 100 : elapsed * 100 / total, currentStep: "Sleeping",
-                elapsedMs: Int64(elapsed), estimatedRemainingMs: Int64(total - elapsed)))
+            await context.report(
+                JobProgress(
+                    percentComplete: total == 0 ? 100 : elapsed * 100 / total, currentStep: "Sleeping",
+                    elapsedMs: Int64(elapsed), estimatedRemainingMs: Int64(total - elapsed)))
         }
         return JobOutcome(resultJSON: #"{"slept_ms":\#(total)}"#)
     }

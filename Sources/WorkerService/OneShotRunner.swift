@@ -60,7 +60,8 @@ public struct OneShotRunner: Sendable {
                     do {
                         let outcome = try await handler.run(job, context: context)
                         log.info("job:completed")
-                        return .done(Completion(id: job.id, leaseToken: job.leaseToken, result: outcome.resultJSON, rowsProcessed: outcome.rowsProcessed))
+                        return .done(
+                            Completion(id: job.id, leaseToken: job.leaseToken, result: outcome.resultJSON, rowsProcessed: outcome.rowsProcessed))
                     } catch {
                         if deadline.expired { return .released(job) }
                         let e = error as? JobError ?? JobError(.extractionError, "\(error)")

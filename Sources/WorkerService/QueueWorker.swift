@@ -43,7 +43,9 @@ public final class QueueWorker: Service, Sendable {
     let flushSignal = Signal()
     let idle = Signal()
 
-    public init(configuration: WorkerConfiguration, store: JobStore, registry: HandlerRegistry, logger: Logger, metrics: WorkerMetrics = WorkerMetrics()) {
+    public init(
+        configuration: WorkerConfiguration, store: JobStore, registry: HandlerRegistry, logger: Logger, metrics: WorkerMetrics = WorkerMetrics()
+    ) {
         self.configuration = configuration
         self.store = store
         self.registry = registry
@@ -61,9 +63,11 @@ public final class QueueWorker: Service, Sendable {
         try await store.registerWorker(
             id: configuration.workerID, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()),
             version: configuration.version, kinds: kinds, concurrency: configuration.concurrency)
-        logger.info("worker:started", metadata: [
-            "kinds": "\(kinds.joined(separator: ","))", "concurrency": "\(configuration.concurrency)",
-        ])
+        logger.info(
+            "worker:started",
+            metadata: [
+                "kinds": "\(kinds.joined(separator: ","))", "concurrency": "\(configuration.concurrency)",
+            ])
         let listener = PostgresListener(
             conninfo: configuration.databaseURL, channels: ["quarry_jobs", "quarry_cancel"], logger: logger,
             applicationName: "quarry-worker-listener")
@@ -117,7 +121,12 @@ public final class QueueWorker: Service, Sendable {
             } catch {
                 failures += 1
                 let delay = Backoff.delay(attempt: failures, base: .milliseconds(100), max: .seconds(5))
-                logger.warning("claim failed", metadata: ["error": "\(error)", "retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)"])
+                logger.warning(
+                    "claim failed",
+                    metadata: [
+                        "error": "\(error)",
+                        "retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                    ])
                 await wake.wait(timeout: delay)
                 continue
             }
@@ -182,7 +191,9 @@ public final class QueueWorker: Service, Sendable {
             // The handler finished its work even if a stop raced it; only a lost lease discards it.
             if stopReason(job.id) == .leaseLost { return finishLocal(job) }
             let ms = (ContinuousClock.now - started).components
-            logger.info("job:completed", metadata: ["duration_ms": "\(ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000)", "rows": "\(outcome.rowsProcessed)"])
+            logger.info(
+                "job:completed",
+                metadata: ["duration_ms": "\(ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000)", "rows": "\(outcome.rowsProcessed)"])
             enqueueCompletion(Completion(id: job.id, leaseToken: job.leaseToken, result: outcome.resultJSON, rowsProcessed: outcome.rowsProcessed))
         } catch {
             switch stopReason(job.id) {
@@ -201,7 +212,8 @@ public final class QueueWorker: Service, Sendable {
                 // The job's own time limit: the file is too slow to process, so retrying will not help.
                 await finishFailed(job, JobError(.timeLimitExceeded, "attempt exceeded the time limit of \(timeout)"), logger: logger)
             case nil:
-                let jobError = (error as? JobError)
+                let jobError =
+                    (error as? JobError)
                     ?? (error is CancellationError ? JobError(.cancelled, "handler cancelled") : JobError(.extractionError, "\(error)"))
                 await finishFailed(job, jobError, logger: logger)
             }

@@ -26,7 +26,9 @@ final class Signal: Sendable {
             let p = s.pending
             s.pending = false
             return p
-        }) { return }
+        }) {
+            return
+        }
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
             self?.fire()

@@ -18,17 +18,17 @@ public final class WorkerMetrics: Sendable {
     public func prometheusText(workerID: String) -> String {
         let label = "{worker_id=\"\(workerID)\"}"
         return """
-        # TYPE quarry_worker_jobs_claimed_total counter
-        quarry_worker_jobs_claimed_total\(label) \(claimed.current)
-        # TYPE quarry_worker_jobs_completed_total counter
-        quarry_worker_jobs_completed_total\(label) \(completed.current)
-        # TYPE quarry_worker_jobs_retried_total counter
-        quarry_worker_jobs_retried_total\(label) \(retried.current)
-        # TYPE quarry_worker_jobs_dead_lettered_total counter
-        quarry_worker_jobs_dead_lettered_total\(label) \(deadLettered.current)
-        # TYPE quarry_worker_jobs_cancelled_total counter
-        quarry_worker_jobs_cancelled_total\(label) \(cancelled.current)
+            # TYPE quarry_worker_jobs_claimed_total counter
+            quarry_worker_jobs_claimed_total\(label) \(claimed.current)
+            # TYPE quarry_worker_jobs_completed_total counter
+            quarry_worker_jobs_completed_total\(label) \(completed.current)
+            # TYPE quarry_worker_jobs_retried_total counter
+            quarry_worker_jobs_retried_total\(label) \(retried.current)
+            # TYPE quarry_worker_jobs_dead_lettered_total counter
+            quarry_worker_jobs_dead_lettered_total\(label) \(deadLettered.current)
+            # TYPE quarry_worker_jobs_cancelled_total counter
+            quarry_worker_jobs_cancelled_total\(label) \(cancelled.current)
 
-        """
+            """
     }
 }

@@ -1,13 +1,13 @@
 import APIServer
 import ExtractionJobs
 import Foundation
-import WorkerService
 import Logging
 import Postgres
 import QuarryLog
 import Queue
 import ServiceLifecycle
 import UnixSignals
+import WorkerService
 
 QuarryLogging.bootstrap(service: "api")
 let logger = Logger(label: "quarry.api")

@@ -5,8 +5,9 @@
 // Output: one line per non-empty row: `<1-based row number>\t<field>\t<field>…\n`, fields escaped
 // as `\\`, `\t`, `\n`, `\r`. Exit: 0 ok, 2 unreadable file, 3 no such sheet, 4 encrypted, 64 usage.
 import CFreeXL
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 func fail(_ code: Int32, _ message: String) -> Never {
@@ -43,7 +44,9 @@ var sheet = 0
 if args.count == 4 {
     switch args[2] {
     case "--sheet-index":
-        guard let i = Int(args[3]), i >= 0, i < names.count else { fail(3, "sheet index \(args[3]) out of range (sheets: \(names.joined(separator: ", ")))") }
+        guard let i = Int(args[3]), i >= 0, i < names.count else {
+            fail(3, "sheet index \(args[3]) out of range (sheets: \(names.joined(separator: ", ")))")
+        }
         sheet = i
     case "--sheet-name":
         guard let i = names.firstIndex(of: args[3]) ?? names.firstIndex(where: { $0.lowercased() == args[3].lowercased() }) else {

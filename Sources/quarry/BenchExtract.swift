@@ -39,10 +39,12 @@ struct ExtractBench: AsyncParsableCommand {
         // Store the upload (1 MiB chunks).
         let upload = try await Self.store(path: path, size: size, pool: pool)
         let store = JobStore(pool: pool)
-        let fleet = try WorkerFleet.start(count: 1, environment: [
-            "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
-            "EXTRACTION_MAX_FILE_SIZE_MB": "\(max(100, size / 1_048_576 + 10))", "EXTRACTION_MAX_ROWS": "\(rows + 10)",
-        ])
+        let fleet = try WorkerFleet.start(
+            count: 1,
+            environment: [
+                "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
+                "EXTRACTION_MAX_FILE_SIZE_MB": "\(max(100, size / 1_048_576 + 10))", "EXTRACTION_MAX_ROWS": "\(rows + 10)",
+            ])
         defer { fleet.stop() }
         try await Task.sleep(for: .milliseconds(300))
         let t1 = ContinuousClock.now
@@ -123,9 +125,12 @@ struct ExtractBench: AsyncParsableCommand {
     static func store(path: String, size: Int, pool: PostgresPool) async throws -> UUID {
         let sha = try shellSHA256(path)
         let name = (path as NSString).lastPathComponent
-        guard let id = try await pool.query(
-            "INSERT INTO quarry.uploads (org_id, file_name, size_bytes, sha256) VALUES ($1, $2, $3, $4) RETURNING id",
-            [JobStore.systemOrg, name, size, sha]).first?.uuid("id") else { throw ValidationError("upload insert failed") }
+        guard
+            let id = try await pool.query(
+                "INSERT INTO quarry.uploads (org_id, file_name, size_bytes, sha256) VALUES ($1, $2, $3, $4) RETURNING id",
+                [JobStore.systemOrg, name, size, sha]
+            ).first?.uuid("id")
+        else { throw ValidationError("upload insert failed") }
         guard let h = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot read \(path)") }
         defer { try? h.close() }
         let hexDigits = Array("0123456789abcdef".utf8)

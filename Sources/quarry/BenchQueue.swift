@@ -4,7 +4,8 @@ import Postgres
 import Queue
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [QueueBench.self, ExtractBench.self, XLSXBench.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print figures.", subcommands: [QueueBench.self, ExtractBench.self, XLSXBench.self])
 }
 
 /// `quarry bench queue`: enqueue N no-op jobs, drain them with W worker processes, then
@@ -37,15 +38,19 @@ struct QueueBench: AsyncParsableCommand {
 
         // Drain with W worker processes.
         let t1 = ContinuousClock.now
-        let fleet = try WorkerFleet.start(count: workers, environment: [
-            "WORKER_KINDS": kind, "WORKER_CLAIM_BATCH": "\(batch)",
-            "EXTRACTION_MAX_CONCURRENCY": "\(concurrency ?? batch * 2)", "LOG_LEVEL": "warning",
-            "EXTRACTION_POLL_INTERVAL_MS": "200", "DB_POOL_SIZE": "3",
-        ])
+        let fleet = try WorkerFleet.start(
+            count: workers,
+            environment: [
+                "WORKER_KINDS": kind, "WORKER_CLAIM_BATCH": "\(batch)",
+                "EXTRACTION_MAX_CONCURRENCY": "\(concurrency ?? batch * 2)", "LOG_LEVEL": "warning",
+                "EXTRACTION_POLL_INTERVAL_MS": "200", "DB_POOL_SIZE": "3",
+            ])
         defer { fleet.stop() }
         while true {
-            let left = try await pool.query(
-                "SELECT count(*) AS n FROM quarry.jobs WHERE kind = 'noop' AND status IN ('queued','processing')").first?.int("n") ?? 0
+            let left =
+                try await pool.query(
+                    "SELECT count(*) AS n FROM quarry.jobs WHERE kind = 'noop' AND status IN ('queued','processing')"
+                ).first?.int("n") ?? 0
             if left == 0 { break }
             if !fleet.allRunning { throw ValidationError("a worker exited during the benchmark") }
             try await Task.sleep(for: .milliseconds(5))
@@ -58,7 +63,8 @@ struct QueueBench: AsyncParsableCommand {
             let id = try await store.enqueue(kind: kind)
             while true {
                 let r = try await pool.query(
-                    "SELECT status, extract(epoch FROM started_at - created_at) * 1000 AS ms FROM quarry.jobs WHERE id = $1", [id]).first
+                    "SELECT status, extract(epoch FROM started_at - created_at) * 1000 AS ms FROM quarry.jobs WHERE id = $1", [id]
+                ).first
                 if r?.string("status") == "completed", let ms = r?.double("ms") {
                     pickups.append(ms)
                     break

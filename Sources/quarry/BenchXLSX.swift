@@ -25,8 +25,9 @@ struct XLSXBench: AsyncParsableCommand {
         let path = dir + "/quarry-bench-\(rows).xlsx"
         let t0 = ContinuousClock.now
         let gen = try Self.generate(rows: rows, path: path)
-        print("generated \(rows) rows: \(gen.fileBytes / 1_048_576) MB xlsx, sheet1.xml \(gen.sheetBytes / 1_048_576) MB, "
-            + "sharedStrings.xml \(gen.sharedBytes / 1_048_576) MB (\(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s)")
+        print(
+            "generated \(rows) rows: \(gen.fileBytes / 1_048_576) MB xlsx, sheet1.xml \(gen.sheetBytes / 1_048_576) MB, "
+                + "sharedStrings.xml \(gen.sharedBytes / 1_048_576) MB (\(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s)")
         defer { if !keep { try? FileManager.default.removeItem(atPath: path) } }
 
         // (a) XLSXReader in-process.
@@ -50,7 +51,9 @@ struct XLSXBench: AsyncParsableCommand {
         if skipEndToEnd {
             print("end to end: skipped (--skip-end-to-end)")
         } else if gen.sheetBytes > Self.workerEntryCap {
-            print("end to end: skipped, sheet1.xml inflates to \(gen.sheetBytes / 1_048_576) MB, past the worker's 200 MB per-entry cap (would fail ZIP_BOMB)")
+            print(
+                "end to end: skipped, sheet1.xml inflates to \(gen.sheetBytes / 1_048_576) MB, past the worker's 200 MB per-entry cap (would fail ZIP_BOMB)"
+            )
         } else {
             e2e = try await endToEnd(path: path, size: gen.fileBytes)
         }
@@ -91,11 +94,13 @@ struct XLSXBench: AsyncParsableCommand {
         let pool = try db.pool(size: 2)
         let upload = try await ExtractBench.store(path: path, size: size, pool: pool)
         let store = JobStore(pool: pool)
-        let fleet = try WorkerFleet.start(count: 1, environment: [
-            "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
-            "EXTRACTION_MAX_FILE_SIZE_MB": "\(max(100, size / 1_048_576 + 10))", "EXTRACTION_MAX_ROWS": "\(rows + 10)",
-            "EXTRACTION_MAX_UNPACKED_MB": "2000",
-        ])
+        let fleet = try WorkerFleet.start(
+            count: 1,
+            environment: [
+                "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
+                "EXTRACTION_MAX_FILE_SIZE_MB": "\(max(100, size / 1_048_576 + 10))", "EXTRACTION_MAX_ROWS": "\(rows + 10)",
+                "EXTRACTION_MAX_UNPACKED_MB": "2000",
+            ])
         defer { fleet.stop() }
         try await Task.sleep(for: .milliseconds(300))
         let t1 = ContinuousClock.now
@@ -144,9 +149,9 @@ struct XLSXBench: AsyncParsableCommand {
         let out = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0,
-              let last = String(decoding: out, as: UTF8.self).split(separator: "\n").last,
-              let obj = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any],
-              let seen = obj["rows"] as? Int, let seconds = obj["seconds"] as? Double, seconds > 0
+            let last = String(decoding: out, as: UTF8.self).split(separator: "\n").last,
+            let obj = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any],
+            let seen = obj["rows"] as? Int, let seconds = obj["seconds"] as? Double, seconds > 0
         else {
             print("openpyxl: failed (exit \(p.terminationStatus))")
             return nil
@@ -195,44 +200,56 @@ struct XLSXBench: AsyncParsableCommand {
         func addStreamed(_ name: String, _ make: () -> StreamedPart) throws -> Int64 {
             let size = make().countAll()
             let part = make()
-            try archive.addEntry(with: name, type: .file, uncompressedSize: size, compressionMethod: .deflate,
-                                 bufferSize: 256 * 1024) { _, n in part.next(n) }
+            try archive.addEntry(
+                with: name, type: .file, uncompressedSize: size, compressionMethod: .deflate,
+                bufferSize: 256 * 1024
+            ) { _, n in part.next(n) }
             return size
         }
         let main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
         let rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
         let head = #"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"# + "\n"
-        try addSmall("[Content_Types].xml", head + """
-            <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">\
-            <Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>\
-            <Default Extension="xml" ContentType="application/xml"/>\
-            <Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>\
-            <Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>\
-            <Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>\
-            <Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>\
-            </Types>
-            """)
-        try addSmall("_rels/.rels", head + """
-            <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
-            <Relationship Id="rId1" Type="\(rel)/officeDocument" Target="xl/workbook.xml"/></Relationships>
-            """)
-        try addSmall("xl/workbook.xml", head + """
-            <workbook xmlns="\(main)" xmlns:r="\(rel)"><sheets><sheet name="Prices" sheetId="1" r:id="rId1"/></sheets></workbook>
-            """)
-        try addSmall("xl/_rels/workbook.xml.rels", head + """
-            <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
-            <Relationship Id="rId1" Type="\(rel)/worksheet" Target="worksheets/sheet1.xml"/>\
-            <Relationship Id="rId2" Type="\(rel)/styles" Target="styles.xml"/>\
-            <Relationship Id="rId3" Type="\(rel)/sharedStrings" Target="sharedStrings.xml"/></Relationships>
-            """)
-        try addSmall("xl/styles.xml", head + """
-            <styleSheet xmlns="\(main)"><fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>\
-            <fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>\
-            <borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>\
-            <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>\
-            <cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>\
-            <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>
-            """)
+        try addSmall(
+            "[Content_Types].xml",
+            head + """
+                <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">\
+                <Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>\
+                <Default Extension="xml" ContentType="application/xml"/>\
+                <Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>\
+                <Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>\
+                <Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>\
+                <Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>\
+                </Types>
+                """)
+        try addSmall(
+            "_rels/.rels",
+            head + """
+                <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
+                <Relationship Id="rId1" Type="\(rel)/officeDocument" Target="xl/workbook.xml"/></Relationships>
+                """)
+        try addSmall(
+            "xl/workbook.xml",
+            head + """
+                <workbook xmlns="\(main)" xmlns:r="\(rel)"><sheets><sheet name="Prices" sheetId="1" r:id="rId1"/></sheets></workbook>
+                """)
+        try addSmall(
+            "xl/_rels/workbook.xml.rels",
+            head + """
+                <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
+                <Relationship Id="rId1" Type="\(rel)/worksheet" Target="worksheets/sheet1.xml"/>\
+                <Relationship Id="rId2" Type="\(rel)/styles" Target="styles.xml"/>\
+                <Relationship Id="rId3" Type="\(rel)/sharedStrings" Target="sharedStrings.xml"/></Relationships>
+                """)
+        try addSmall(
+            "xl/styles.xml",
+            head + """
+                <styleSheet xmlns="\(main)"><fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>\
+                <fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>\
+                <borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>\
+                <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>\
+                <cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>\
+                <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>
+                """)
         let sharedBytes = try addStreamed("xl/sharedStrings.xml") { StreamedPart(rows: rows, sheet: false) }
         let sheetBytes = try addStreamed("xl/worksheets/sheet1.xml") { StreamedPart(rows: rows, sheet: true) }
         let fileBytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -302,7 +319,9 @@ struct XLSXBench: AsyncParsableCommand {
                 append(#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"#)
                 append("\n")
                 if sheet {
-                    append(#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><dimension ref="A1:J"#)
+                    append(
+                        #"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><dimension ref="A1:J"#
+                    )
                     number(rows + 1)
                     append(#""/><sheetData><row r="1">"#)
                     for c in 0..<10 { stringCell(col: c, row: 1, index: c) }

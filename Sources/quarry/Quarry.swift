@@ -117,8 +117,9 @@ struct DLQ: AsyncParsableCommand {
                 FROM quarry.dead_letter_jobs WHERE ($1 OR reprocessed_at IS NULL) ORDER BY created_at DESC LIMIT $2
                 """, [all, limit])
             for r in rows {
-                print([r["dlq_id"], r["job_id"], r["kind"], r["retry_count"], r["error_code"], r["error_message"], r["reprocessed_job_id"]]
-                    .map { $0 ?? "-" }.joined(separator: "\t"))
+                print(
+                    [r["dlq_id"], r["job_id"], r["kind"], r["retry_count"], r["error_code"], r["error_message"], r["reprocessed_job_id"]]
+                        .map { $0 ?? "-" }.joined(separator: "\t"))
             }
             if rows.isEmpty { print("DLQ is empty") }
         }

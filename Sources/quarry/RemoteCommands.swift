@@ -17,13 +17,15 @@ struct RemoteOptions: ParsableArguments {
         }
         var headers = [("Authorization", "Bearer \(token)")]
         if let contentType { headers.append(("Content-Type", contentType)) }
-        let client = CurlHTTPClient(configuration: HTTPClientConfiguration(
-            connectTimeout: .seconds(5), totalTimeout: .seconds(300), maxResponseBodyBytes: 8 << 20))
+        let client = CurlHTTPClient(
+            configuration: HTTPClientConfiguration(
+                connectTimeout: .seconds(5), totalTimeout: .seconds(300), maxResponseBodyBytes: 8 << 20))
         let response = try await client.send(WebhookRequest(url: base + path, method: method, headers: headers, body: body))
         let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
         if response.status >= 400 {
             let error = object["error"] as? [String: Any]
-            throw ValidationError("HTTP \(response.status) \(error?["code"] ?? ""): \(error?["message"] ?? String(decoding: response.body.prefix(300), as: UTF8.self))")
+            throw ValidationError(
+                "HTTP \(response.status) \(error?["code"] ?? ""): \(error?["message"] ?? String(decoding: response.body.prefix(300), as: UTF8.self))")
         }
         return object["data"] as? [String: Any] ?? [:]
     }
@@ -75,7 +77,8 @@ struct Submit: AsyncParsableCommand {
                 if ["completed", "dead_lettered", "cancelled", "failed"].contains(status) { finished[id] = status }
                 let bar = String(repeating: "#", count: pct * 30 / 100) + String(repeating: "-", count: 30 - pct * 30 / 100)
                 let code = ((job["error"] as? [String: Any])?["code"] as? String) ?? ""
-                print("  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) [\(bar)] \(String(format: "%3d", pct))%  \(status) \(code)\u{1B}[K")
+                print(
+                    "  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) [\(bar)] \(String(format: "%3d", pct))%  \(status) \(code)\u{1B}[K")
             }
             if finished.count < jobs.count { try await Task.sleep(for: .milliseconds(300)) }
         }

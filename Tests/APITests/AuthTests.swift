@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import APIAuth
 import Foundation
 import Postgres
+import QuarryTestSupport
 import Testing
 
 @Suite(.serialized, .timeLimit(.minutes(2)))
@@ -56,7 +56,8 @@ struct AuthTests {
             """, [secret]
         ).first?.int("n")
         #expect(hits == 0)
-        let stored = try await pool.query("SELECT encode(token_sha256, 'hex') AS h FROM quarry.api_tokens WHERE id = $1", [org.tokenID]).first?.string("h")
+        let stored = try await pool.query("SELECT encode(token_sha256, 'hex') AS h FROM quarry.api_tokens WHERE id = $1", [org.tokenID]).first?
+            .string("h")
         #expect(stored == APITokens.hash(org.token).map { String(format: "%02x", $0) }.joined())
     }
 

@@ -1,5 +1,5 @@
-import QuarryTestSupport
 import Foundation
+import QuarryTestSupport
 import Testing
 
 /// The dashboard at `/` rendered by headless Chromium (Debian's `chromium`, installed by scripts/lib.sh):
@@ -10,7 +10,9 @@ struct DashboardTests {
 
     static func chromium() throws -> String {
         guard let path = chromiumCandidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
-            throw TestFailure("headless Chromium not found (\(chromiumCandidates.joined(separator: ", "))): apt-get install -y chromium (scripts/lib.sh APT_PACKAGES)")
+            throw TestFailure(
+                "headless Chromium not found (\(chromiumCandidates.joined(separator: ", "))): apt-get install -y chromium (scripts/lib.sh APT_PACKAGES)"
+            )
         }
         return path
     }
@@ -21,10 +23,11 @@ struct DashboardTests {
         defer { try? FileManager.default.removeItem(at: profile) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try chromium())
-        p.arguments = [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            "--user-data-dir=\(profile.path)", "--virtual-time-budget=5000",
-        ] + extra + [url]
+        p.arguments =
+            [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--user-data-dir=\(profile.path)", "--virtual-time-budget=5000",
+            ] + extra + [url]
         // Output goes to a file: Chromium's helper processes inherit stdout, so a pipe may never reach EOF.
         let outFile = profile.appendingPathComponent("stdout")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
@@ -76,7 +79,8 @@ struct DashboardTests {
         // Two jobs: one that completes and one that dead-letters (final states: the page opens no event streams).
         var jobIDs: [String] = []
         for (i, csv) in ["sku,price\nD-1,1.00\nD-2,2.00\n", "[[[[oops"].enumerated() {
-            let up = try await HTTP.request("POST", base + "/api/uploads?filename=dash\(i).\(i == 0 ? "csv" : "json")", token: admin.token, body: Data(csv.utf8))
+            let up = try await HTTP.request(
+                "POST", base + "/api/uploads?filename=dash\(i).\(i == 0 ? "csv" : "json")", token: admin.token, body: Data(csv.utf8))
             #expect(up.status == 201, "\(up)")
             let job = try await HTTP.request(
                 "POST", base + "/api/extraction/jobs", token: admin.token, headers: ["Content-Type": "application/json"],
@@ -101,7 +105,9 @@ struct DashboardTests {
         #expect(dom.contains("<h1>Quarry</h1>"), "\(dom.prefix(500))")
         // Queue depth numbers, as rendered.
         let queueText = try #require(Self.text(between: "id=\"queue\"", and: "id=\"perf\"", in: dom), "no #queue in \(dom.prefix(2000))")
-        #expect(queueText.contains("queued \(queued.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))))"), "queue card: \(queueText)")
+        #expect(
+            queueText.contains("queued \(queued.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))))"),
+            "queue card: \(queueText)")
         #expect(queueText.contains("active ") && queueText.contains("dlq "), "queue card: \(queueText)")
         // Health status text.
         let health = try #require(Self.text(ofID: "health-status", in: dom))
@@ -116,7 +122,8 @@ struct DashboardTests {
         #expect(!dom.contains(admin.token))
 
         // A screenshot for a person to look at.
-        _ = try await Self.runChromium(["--screenshot=/tmp/quarry-dashboard.png", "--window-size=1280,900", "--hide-scrollbars"], url: base + "/#token=" + admin.token)
+        _ = try await Self.runChromium(
+            ["--screenshot=/tmp/quarry-dashboard.png", "--window-size=1280,900", "--hide-scrollbars"], url: base + "/#token=" + admin.token)
         let png = try Data(contentsOf: URL(fileURLWithPath: "/tmp/quarry-dashboard.png"))
         #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "screenshot of \(png.count) bytes")
     }

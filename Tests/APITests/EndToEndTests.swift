@@ -1,6 +1,6 @@
-import QuarryTestSupport
 import Foundation
 import Postgres
+import QuarryTestSupport
 import Testing
 
 /// Upload → job → in-request processing (cron trigger) → result → commit, all over real HTTP.
@@ -46,7 +46,8 @@ struct EndToEndTests {
         let commit = try await HTTP.request("POST", base + "/api/extraction/jobs/\(jobID)/commit", token: admin.token)
         #expect(commit.status == 200, "\(commit)")
         let n = try await APIHarness.shared.pool.query(
-            "SELECT count(*) AS n FROM quarry.products WHERE org_id = $1 AND supplier_id = 's1'", [admin.id]).first?.int("n")
+            "SELECT count(*) AS n FROM quarry.products WHERE org_id = $1 AND supplier_id = 's1'", [admin.id]
+        ).first?.int("n")
         #expect(n == 2)
     }
 }

@@ -1,5 +1,5 @@
-import QuarryTestSupport
 import Foundation
+import QuarryTestSupport
 import Testing
 
 /// Hostile files through the real upload → job → in-request worker path of one `api` process with the
@@ -41,10 +41,11 @@ struct HostileUploadTests {
         Case(name: "binary garbage .csv", fileName: "garbage.csv", codes: ["FORMAT_MISMATCH"], mayRejectAtUpload: true) {
             // Deterministic pseudo-random bytes (xorshift), NULs included.
             var x: UInt64 = 0x9E37_79B9_7F4A_7C15
-            return Data((0..<200_000).map { _ in
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17
-                return UInt8(truncatingIfNeeded: x)
-            })
+            return Data(
+                (0..<200_000).map { _ in
+                    x ^= x << 13; x ^= x >> 7; x ^= x << 17
+                    return UInt8(truncatingIfNeeded: x)
+                })
         },
         // Bytes 0x80–0xFF with no NUL are indistinguishable from CP1252 text: the reader's CP1252 fallback
         // accepts them as one column of odd characters. That is allowed; what matters is a clean final state.
@@ -53,10 +54,11 @@ struct HostileUploadTests {
             mayRejectAtUpload: true, mayComplete: true
         ) {
             var x: UInt64 = 0x2545_F491_4F6C_DD1D
-            return Data((0..<200_000).map { _ in
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17
-                return UInt8(truncatingIfNeeded: x) | 0x80  // high bytes only: no NULs, no newlines, not UTF-8
-            })
+            return Data(
+                (0..<200_000).map { _ in
+                    x ^= x << 13; x ^= x >> 7; x ^= x << 17
+                    return UInt8(truncatingIfNeeded: x) | 0x80  // high bytes only: no NULs, no newlines, not UTF-8
+                })
         },
         Case(name: "50 MB single-line csv", fileName: "oneline.csv", codes: ["ROW_TOO_LONG"]) {
             var d = Data("sku,description\nA-1,".utf8)

@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import Foundation
 import Models
 import Postgres
+import QuarryTestSupport
 import Queue
 import Testing
 
@@ -36,7 +36,9 @@ struct JobTests {
         #expect(get.data.keys.contains("error"))
 
         // Payload is what the worker reads.
-        let payload = try await APIHarness.shared.pool.query("SELECT payload::text AS p FROM quarry.jobs WHERE id = $1::uuid", [ids[0]]).first?.string("p") ?? ""
+        let payload =
+            try await APIHarness.shared.pool.query("SELECT payload::text AS p FROM quarry.jobs WHERE id = $1::uuid", [ids[0]]).first?.string("p")
+            ?? ""
         #expect(payload.contains("\"upload_id\": \"\(upload)\""))
         #expect(payload.contains("\"supplier_id\": \"s1\""))
 
@@ -84,7 +86,8 @@ struct JobTests {
             body: HTTP.json(["only_rejected": true, "config": ["validation_mode": "lenient"]]))
         #expect(retry.status == 201, "\(retry)")
         let newID = try #require(retry.data["job_id"] as? String)
-        let payload = try await APIHarness.shared.pool.query("SELECT payload FROM quarry.jobs WHERE id = $1::uuid", [newID]).first?.string("payload") ?? ""
+        let payload =
+            try await APIHarness.shared.pool.query("SELECT payload FROM quarry.jobs WHERE id = $1::uuid", [newID]).first?.string("payload") ?? ""
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any])
         #expect(obj["retry_of"] as? String == id)
         #expect(obj["only_rejected"] as? Bool == true)
@@ -112,7 +115,8 @@ struct JobTests {
         #expect(badCursor.status == 400)
         let badStatus = try await HTTP.request("GET", base + "/api/extraction/jobs?status=bogus", token: org.token)
         #expect(badStatus.status == 400)
-        let forged = try await HTTP.request("GET", base + "/api/extraction/jobs?cursor=\(Data("nonsense|zz".utf8).base64EncodedString())", token: org.token)
+        let forged = try await HTTP.request(
+            "GET", base + "/api/extraction/jobs?cursor=\(Data("nonsense|zz".utf8).base64EncodedString())", token: org.token)
         #expect(forged.status == 400)
     }
 
@@ -139,11 +143,13 @@ struct JobTests {
         #expect(fleet.status == 200)
         #expect((fleet.data["entries"] as? [[String: Any]] ?? []).contains { $0["dlq_id"] as? String == dlqID })
 
-        let re = try await HTTP.request("POST", base + "/api/extraction/dlq/\(dlqID)/reprocess", token: org.token, body: HTTP.json(["notes": "fixed the file"]))
+        let re = try await HTTP.request(
+            "POST", base + "/api/extraction/dlq/\(dlqID)/reprocess", token: org.token, body: HTTP.json(["notes": "fixed the file"]))
         #expect(re.status == 201, "\(re)")
         let newID = try #require((re.data["new_job_id"] as? String).flatMap(UUID.init(uuidString:)))
         let row = try await APIHarness.shared.pool.query(
-            "SELECT reprocessed_by, reprocess_notes FROM quarry.dead_letter_jobs WHERE dlq_id = $1::uuid", [dlqID]).first
+            "SELECT reprocessed_by, reprocess_notes FROM quarry.dead_letter_jobs WHERE dlq_id = $1::uuid", [dlqID]
+        ).first
         #expect(row?.string("reprocess_notes") == "fixed the file")
         #expect(row?.string("reprocessed_by")?.contains(org.tokenID.uuidString.lowercased()) == true)
         #expect(try await HTTP.request("GET", base + "/api/extraction/jobs/\(newID.uuidString)", token: org.token).status == 200)
@@ -161,7 +167,10 @@ struct JobTests {
         let keys: [(String, [String])] = [
             ("health", ["status", "queue_ok", "performance_ok", "dlq_ok", "last_check", "issues"]),
             ("queue", ["queued", "active", "dlq", "max_concurrency", "utilization_percent"]),
-            ("performance", ["jobs_last_hour", "jobs_last_24h", "success_rate_24h", "avg_duration_ms", "rows_processed_24h", "throughput_rows_per_sec"]),
+            (
+                "performance",
+                ["jobs_last_hour", "jobs_last_24h", "success_rate_24h", "avg_duration_ms", "rows_processed_24h", "throughput_rows_per_sec"]
+            ),
             ("errors", ["total_errors_24h", "top_errors"]),
             ("dlq", ["size", "oldest_entry_age_minutes", "entries_needing_attention"]),
         ]

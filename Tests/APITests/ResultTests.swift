@@ -1,6 +1,6 @@
-import QuarryTestSupport
 import Foundation
 import Postgres
+import QuarryTestSupport
 import Queue
 import Testing
 
@@ -36,7 +36,10 @@ struct ResultTests {
         let rows = all.data["rows"] as? [[String: Any]] ?? []
         #expect(rows.count == 2)
         #expect((all.data["summary"] as? [String: Any])?["rows_total"] as? Int == 3)
-        for k in ["row_number", "sku", "name", "description", "price", "currency", "quantity", "unit", "category", "brand", "barcode", "classification", "old_price", "extra", "issues", "valid"] {
+        for k in [
+            "row_number", "sku", "name", "description", "price", "currency", "quantity", "unit", "category", "brand", "barcode", "classification",
+            "old_price", "extra", "issues", "valid",
+        ] {
             #expect(rows.first?.keys.contains(k) == true, "\(k)")
         }
         let cursor = try #require(all.data["next_cursor"] as? String)
@@ -55,7 +58,8 @@ struct ResultTests {
 
         let other = try await APIHarness.shared.org()
         #expect(try await HTTP.request("GET", base + "/api/extraction/jobs/\(id)/result", token: other.token).status == 404)
-        try await APIHarness.shared.pool.query("UPDATE quarry.extraction_results SET expires_at = now() - interval '1 second' WHERE job_id = $1", [id])
+        try await APIHarness.shared.pool.query(
+            "UPDATE quarry.extraction_results SET expires_at = now() - interval '1 second' WHERE job_id = $1", [id])
         #expect(try await HTTP.request("GET", base + "/api/extraction/jobs/\(id)/result", token: org.token).status == 404)
     }
 
@@ -63,7 +67,9 @@ struct ResultTests {
         let base = try await APIHarness.shared.base()
         let org = try await APIHarness.shared.org()
         let pool = APIHarness.shared.pool
-        try await pool.query("INSERT INTO quarry.products (org_id, supplier_id, sku, name, price, currency) VALUES ($1, 'sup-1', 'B2', '@SUM(1)', 19.5, 'EUR')", [org.id])
+        try await pool.query(
+            "INSERT INTO quarry.products (org_id, supplier_id, sku, name, price, currency) VALUES ($1, 'sup-1', 'B2', '@SUM(1)', 19.5, 'EUR')",
+            [org.id])
         let id = try await Self.seededResult(org)
         let other = try await APIHarness.shared.org()
         #expect(try await HTTP.request("POST", base + "/api/extraction/jobs/\(id)/commit", token: other.token).status == 404)
@@ -77,7 +83,8 @@ struct ResultTests {
         #expect(second.status == 200)
         #expect(second.data["already_committed"] as? Bool == true)
         #expect(second.data["inserted"] as? Int == 1)
-        let n = try await pool.query("SELECT count(*) AS n FROM quarry.products WHERE org_id = $1 AND supplier_id = 'sup-1'", [org.id]).first?.int("n")
+        let n = try await pool.query("SELECT count(*) AS n FROM quarry.products WHERE org_id = $1 AND supplier_id = 'sup-1'", [org.id]).first?.int(
+            "n")
         #expect(n == 2)
     }
 

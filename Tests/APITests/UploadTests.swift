@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import Crypto
 import Foundation
 import Postgres
+import QuarryTestSupport
 import Testing
 
 func sha256Hex(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%02x", $0) }.joined() }
@@ -16,7 +16,8 @@ struct UploadTests {
         // Bigger than one stored chunk would be with a 1 MiB limit: use 700 KB so several body buffers arrive.
         var big = Data("sku,name,price\n".utf8)
         while big.count < 700_000 { big.append(Data("SKU\(big.count),Name,1.00\n".utf8)) }
-        let r = try await HTTP.request("POST", base + "/api/uploads?filename=big.csv", token: org.token, headers: ["Content-Type": "text/csv"], body: big)
+        let r = try await HTTP.request(
+            "POST", base + "/api/uploads?filename=big.csv", token: org.token, headers: ["Content-Type": "text/csv"], body: big)
         #expect(r.status == 201, "\(r)")
         #expect(r.data["sha256"] as? String == sha256Hex(big))
         #expect((r.data["size_bytes"] as? Int) == big.count)

@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import Alerts
 import Crypto
 import Foundation
+import QuarryTestSupport
 import Testing
 
 private func sampleAlert(

@@ -5,8 +5,10 @@ import Testing
 /// Absolute path of a fixture in `Fixtures/docs`.
 func docsFixture(_ name: String) throws -> String {
     let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
-    let url = try #require(Bundle.module.url(forResource: parts[0], withExtension: parts.count > 1 ? parts[1] : nil,
-                                             subdirectory: "Fixtures/docs"))
+    let url = try #require(
+        Bundle.module.url(
+            forResource: parts[0], withExtension: parts.count > 1 ? parts[1] : nil,
+            subdirectory: "Fixtures/docs"))
     return url.path
 }
 

@@ -7,11 +7,14 @@ import Testing
 struct DocumentsTests {
     let budget: Int64 = 50 << 20
 
-    func extract(_ kind: DocumentKind, _ name: String, timeout: Duration = .seconds(30),
-                 maxBytes: Int64 = 50 << 20, cancelled: @escaping @Sendable () -> Bool = { false },
-                 progress: (Int, Int?, String) -> Void = { _, _, _ in }) throws -> DocumentResult {
-        try DocumentExtractor.extract(kind: kind, path: try docsFixture(name), maxUnpackedBytes: maxBytes,
-                                      timeout: timeout, isCancelled: cancelled, progress: progress)
+    func extract(
+        _ kind: DocumentKind, _ name: String, timeout: Duration = .seconds(30),
+        maxBytes: Int64 = 50 << 20, cancelled: @escaping @Sendable () -> Bool = { false },
+        progress: (Int, Int?, String) -> Void = { _, _, _ in }
+    ) throws -> DocumentResult {
+        try DocumentExtractor.extract(
+            kind: kind, path: try docsFixture(name), maxUnpackedBytes: maxBytes,
+            timeout: timeout, isCancelled: cancelled, progress: progress)
     }
 
     @Test func wordCounterCountsAlphanumericTokens() {
@@ -106,8 +109,11 @@ struct DocumentsTests {
         #expect(!all.contains("color"))
         #expect(!all.contains("Enable javascript"))
         #expect(!all.contains("also dropped"))
-        #expect(result.paragraphs == ["Catalogue Page", "Welcome to our catalogue.", "Tools", "Hammers and saws.",
-                                      "Hammer", "Saw", "Paint", "Red paint & blue paint"])
+        #expect(
+            result.paragraphs == [
+                "Catalogue Page", "Welcome to our catalogue.", "Tools", "Hammers and saws.",
+                "Hammer", "Saw", "Paint", "Red paint & blue paint",
+            ])
         #expect(result.sections.map(\.title) == [nil, "Tools", "Paint"])
         #expect(result.sections.map(\.wordCount) == [6, 6, 5])
         #expect(result.wordCount == 17)
@@ -130,8 +136,9 @@ struct DocumentsTests {
 
     @Test func missingFileIsReported() throws {
         let error = expectJobError {
-            try DocumentExtractor.extract(kind: .txt, path: "/nonexistent/x.txt", maxUnpackedBytes: 1000,
-                                          timeout: .seconds(1), isCancelled: { false }, progress: { _, _, _ in })
+            try DocumentExtractor.extract(
+                kind: .txt, path: "/nonexistent/x.txt", maxUnpackedBytes: 1000,
+                timeout: .seconds(1), isCancelled: { false }, progress: { _, _, _ in })
         }
         #expect(error?.code == .fileNotFound)
     }

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Extraction
 import Models
+import Testing
+
+@testable import Extraction
 
 /// A deterministic mutation fuzzer over the CSV parser, the JSON reader and the XLSX reader:
 /// bit flips, byte insertions, deletions, truncations and splices of real fixtures. Every input

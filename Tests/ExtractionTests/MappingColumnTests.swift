@@ -31,8 +31,9 @@ struct MappingColumnTests {
     }
 
     @Test func explicitMappingByNameAndIndexWins() throws {
-        let mapping = try ColumnMapper.map(headers: ["Code", "Our Ref", "Bezeichnung", "Preis", "Sonderpreis"],
-                                           explicit: ["sku": .name("Our Ref"), "price": .index(4)])
+        let mapping = try ColumnMapper.map(
+            headers: ["Code", "Our Ref", "Bezeichnung", "Preis", "Sonderpreis"],
+            explicit: ["sku": .name("Our Ref"), "price": .index(4)])
         #expect(mapping.fieldToIndex["sku"] == 1)
         #expect(mapping.fieldToIndex["price"] == 4)
         #expect(mapping.fieldToIndex["name"] == 2)

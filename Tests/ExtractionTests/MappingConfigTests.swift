@@ -14,17 +14,18 @@ struct MappingConfigTests {
     }
 
     @Test func decodesFullConfig() throws {
-        let config = try decode("""
-        {"supplier_id":"acme","column_mapping":{"sku":"Art.-Nr.","price":3,"ean":"EAN"},
-         "transformations":[{"type":"trim"},{"type":"parse_number","field":"price","decimal_comma":true},
-                            {"type":"upper","field":"sku"},{"type":"multiply","field":"price","by":0.01},
-                            {"type":"default","field":"currency","value":"EUR"},
-                            {"type":"regex_extract","field":"sku","pattern":"^([A-Z]+)-","group":1},
-                            {"type":"parse_date","field":"valid_from","format":"dd.MM.yyyy"},
-                            {"type":"replace","field":"name","find":"  ","with":" "}],
-         "validation_mode":"strict","header_row":2,"skip_rows":1,"sheet":0,"delimiter":"tab","currency":"€",
-         "required_fields":["sku","price","gtin"]}
-        """)
+        let config = try decode(
+            """
+            {"supplier_id":"acme","column_mapping":{"sku":"Art.-Nr.","price":3,"ean":"EAN"},
+             "transformations":[{"type":"trim"},{"type":"parse_number","field":"price","decimal_comma":true},
+                                {"type":"upper","field":"sku"},{"type":"multiply","field":"price","by":0.01},
+                                {"type":"default","field":"currency","value":"EUR"},
+                                {"type":"regex_extract","field":"sku","pattern":"^([A-Z]+)-","group":1},
+                                {"type":"parse_date","field":"valid_from","format":"dd.MM.yyyy"},
+                                {"type":"replace","field":"name","find":"  ","with":" "}],
+             "validation_mode":"strict","header_row":2,"skip_rows":1,"sheet":0,"delimiter":"tab","currency":"€",
+             "required_fields":["sku","price","gtin"]}
+            """)
         #expect(config.supplierId == "acme")
         #expect(config.columnMapping == ["sku": .name("Art.-Nr."), "price": .index(3), "barcode": .name("EAN")])
         #expect(config.transformations.count == 8)
@@ -88,7 +89,9 @@ struct MappingConfigTests {
     }
 
     @Test func roundTripsThroughJSON() throws {
-        let config = try decode(#"{"column_mapping":{"sku":0},"transformations":[{"type":"lower","field":"name"},{"type":"parse_number","field":"price"}],"currency":"usd"}"#)
+        let config = try decode(
+            #"{"column_mapping":{"sku":0},"transformations":[{"type":"lower","field":"name"},{"type":"parse_number","field":"price"}],"currency":"usd"}"#
+        )
         let data = try JSONEncoder().encode(config)
         let again = try ExtractionConfig.decode(json: data)
         #expect(again == config)

@@ -48,14 +48,18 @@ struct MappingTransformTests {
         #expect(DateParser.parse(raw, format: format) == expected)
     }
 
-    @Test(arguments: [("2023-02-29", "yyyy-MM-dd"), ("31.04.2024", "dd.MM.yyyy"), ("13/01/2024", "MM/dd/yyyy"),
-                      ("tomorrow", "auto"), ("2024-1-1x", "yyyy-MM-dd")])
+    @Test(arguments: [
+        ("2023-02-29", "yyyy-MM-dd"), ("31.04.2024", "dd.MM.yyyy"), ("13/01/2024", "MM/dd/yyyy"),
+        ("tomorrow", "auto"), ("2024-1-1x", "yyyy-MM-dd"),
+    ])
     func rejectsBadDates(raw: String, format: String) {
         #expect(DateParser.parse(raw, format: format) == nil)
     }
 
-    func processor(_ transformations: [Transformation], headers: [String] = ["SKU", "Name", "Price", "Currency", "Valid From"],
-                   required: [String]? = nil, currency: String? = nil) throws -> RowProcessor {
+    func processor(
+        _ transformations: [Transformation], headers: [String] = ["SKU", "Name", "Price", "Currency", "Valid From"],
+        required: [String]? = nil, currency: String? = nil
+    ) throws -> RowProcessor {
         let config = ExtractionConfig(transformations: transformations, currency: currency, requiredFields: required)
         return try RowProcessor(config: config, mapping: try ColumnMapper.map(headers: headers))
     }
@@ -73,8 +77,10 @@ struct MappingTransformTests {
     }
 
     @Test func replaceAndRegexExtract() throws {
-        let p = try processor([.replace(field: "sku", find: "/", with: "-"),
-                               .regexExtract(field: "name", pattern: #"^\[(\w+)\]\s*(.*)$"#, group: 2)])
+        let p = try processor([
+            .replace(field: "sku", find: "/", with: "-"),
+            .regexExtract(field: "name", pattern: #"^\[(\w+)\]\s*(.*)$"#, group: 2),
+        ])
         let row = try #require(p.process(rowNumber: 3, fields: ["A/1/2", "[NEW] Hammer", "5", "", ""]))
         #expect(row.sku == "A-1-2")
         #expect(row.name == "Hammer")
@@ -122,8 +128,10 @@ struct MappingTransformTests {
     }
 
     @Test func multiplyAndDefault() throws {
-        let p = try processor([.multiply(field: "price", by: Decimal(string: "0.01")!),
-                               .defaultValue(field: "currency", value: "GBP"), .defaultValue(field: "name", value: "unnamed")])
+        let p = try processor([
+            .multiply(field: "price", by: Decimal(string: "0.01")!),
+            .defaultValue(field: "currency", value: "GBP"), .defaultValue(field: "name", value: "unnamed"),
+        ])
         let row = try #require(p.process(rowNumber: 2, fields: ["A", "", "1299", "", ""]))
         #expect(row.price == Decimal(string: "12.99"))
         #expect(row.currency == "GBP")

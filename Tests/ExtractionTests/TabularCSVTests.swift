@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Extraction
 import Models
+import Testing
+
+@testable import Extraction
 
 @Suite struct TabularCSVTests {
     @Test func rfc4180QuotesNewlinesAndEscapes() throws {
@@ -34,7 +35,7 @@ import Models
         let le = try TabularFixture.rows(.csv, TabularFixture.path("utf16le.csv"))
         #expect(le.map(\.1) == [["id", "name", "city"], ["1", "Zoë", "Köln"], ["2", "Renée", "Besançon"]])
         let be = try TabularFixture.rows(.csv, TabularFixture.path("utf16be.csv"))
-        #expect(be.map(\.1) == le.map(\.1)) // tab sniffed
+        #expect(be.map(\.1) == le.map(\.1))  // tab sniffed
     }
 
     @Test func windows1252Fallback() throws {
@@ -70,7 +71,7 @@ import Models
         } catch let e as JobError { thrown = e }
         #expect(thrown?.code == .rowTooLong)
         #expect(thrown?.details["row"] == "1")
-        #expect(lastProgress < 4 << 20) // stopped after ~1 MB, not at the end
+        #expect(lastProgress < 4 << 20)  // stopped after ~1 MB, not at the end
     }
 
     @Test func cancellationIsPrompt() throws {

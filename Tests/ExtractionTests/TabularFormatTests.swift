@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Extraction
 import Models
+import Testing
+
+@testable import Extraction
 
 @Suite struct TabularFormatTests {
     @Test func detectsRealFormats() throws {

@@ -1,11 +1,13 @@
 import Foundation
-import Testing
-@testable import Extraction
 import Models
+import Testing
+
+@testable import Extraction
 
 @Suite struct TabularJSONTests {
     @Test func arrayOfObjectsWithHeaderRowZero() throws {
-        let path = try TabularFixture.temp("a.json", Array(#"[{"id":1,"name":"A\u00e9\n","tags":["x",{"y":null}]},{"name":"B","extra":true,"id":2.50,"n":null}]"#.utf8))
+        let path = try TabularFixture.temp(
+            "a.json", Array(#"[{"id":1,"name":"A\u00e9\n","tags":["x",{"y":null}]},{"name":"B","extra":true,"id":2.50,"n":null}]"#.utf8))
         let rows = try TabularFixture.rows(.json, path)
         #expect(rows.map(\.0) == [0, 1, 2])
         #expect(rows[0].1 == ["id", "name", "tags", "extra", "n"])
@@ -29,7 +31,7 @@ import Models
         #expect(rows[0].0 == 0 && rows[0].1 == ["i"])
         #expect(rows[1].0 == 1 && rows[1].1 == ["1"])
         let tail = rows.suffix(2)
-        #expect(tail.first?.0 == 0 && tail.first?.1 == ["i", "late"]) // extended header re-announced
+        #expect(tail.first?.0 == 0 && tail.first?.1 == ["i", "late"])  // extended header re-announced
         #expect(tail.last?.0 == 1003 && tail.last?.1 == ["1002", "z"])
     }
 

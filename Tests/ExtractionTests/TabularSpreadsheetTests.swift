@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Extraction
 import Models
+import Testing
+
+@testable import Extraction
 
 @Suite struct TabularSpreadsheetTests {
     @Test func xlsxValuesDatesBooleansAndGaps() throws {
@@ -31,9 +32,10 @@ import Models
     @Test func xlsxZipBombIsStopped() throws {
         let path = try TabularFixture.path("bomb.xlsx")
         #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, path) } == .zipBomb)
-        #expect(TabularFixture.code {
-            _ = try TabularFixture.rows(.xlsx, path, limits: ExtractionLimits(maxUnpackedEntryBytes: 10 << 20))
-        } == .zipBomb)
+        #expect(
+            TabularFixture.code {
+                _ = try TabularFixture.rows(.xlsx, path, limits: ExtractionLimits(maxUnpackedEntryBytes: 10 << 20))
+            } == .zipBomb)
     }
 
     @Test func xlsxBillionLaughsIsForbidden() throws {

@@ -1,12 +1,14 @@
 import Foundation
-import Testing
-@testable import Extraction
 import Models
+import Testing
+
+@testable import Extraction
 
 enum TabularFixture {
     static func path(_ name: String) throws -> String {
-        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)
-            ?? Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
+        let url = try #require(
+            Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)
+                ?? Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
         return url.path
     }
 
@@ -17,8 +19,10 @@ enum TabularFixture {
     }
 
     /// Reads every row with a reader.
-    static func rows(_ format: FileFormat, _ path: String, options: TabularOptions = TabularOptions(),
-                     limits: ExtractionLimits = ExtractionLimits()) throws -> [(Int, [String])] {
+    static func rows(
+        _ format: FileFormat, _ path: String, options: TabularOptions = TabularOptions(),
+        limits: ExtractionLimits = ExtractionLimits()
+    ) throws -> [(Int, [String])] {
         var out: [(Int, [String])] = []
         try TabularReaders.make(format: format, path: path, options: options)
             .read(limits: limits, isCancelled: { false }, progress: { _ in }) { n, f in out.append((n, f)) }

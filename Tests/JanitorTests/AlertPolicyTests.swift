@@ -1,6 +1,6 @@
-import QuarryTestSupport
 import Alerts
 import Foundation
+import QuarryTestSupport
 import Testing
 
 @testable import JanitorService
@@ -11,8 +11,10 @@ struct AlertPolicyTests {
     let policy = AlertPolicy(repeatInterval: .seconds(3600), flapChecks: 2)
 
     /// Feeds a sequence of observations one check (30 s) apart; returns the notifications.
-    func run(_ holds: [Bool], eventLike: Bool = false, policy: AlertPolicy? = nil, step: TimeInterval = 30,
-             from state: AlertConditionState = .init()) -> (notifications: [AlertNotification?], state: AlertConditionState) {
+    func run(
+        _ holds: [Bool], eventLike: Bool = false, policy: AlertPolicy? = nil, step: TimeInterval = 30,
+        from state: AlertConditionState = .init()
+    ) -> (notifications: [AlertNotification?], state: AlertConditionState) {
         var s = state
         var out: [AlertNotification?] = []
         for (i, h) in holds.enumerated() {
@@ -98,7 +100,8 @@ struct AlertPolicyTests {
         #expect(obs["alert:backpressure"]?.holds == false)  // no live workers: that is "critical", not backpressure
         var t = HealthThresholds()
         t.queueSize = 3
-        let busy = HealthEvaluator.evaluate(HealthMeasurements(queueSize: 4, runnable: 4, processing: 2, dlqSize: 10, liveWorkers: 1, freeSlots: 0), t)
+        let busy = HealthEvaluator.evaluate(
+            HealthMeasurements(queueSize: 4, runnable: 4, processing: 2, dlqSize: 10, liveWorkers: 1, freeSlots: 0), t)
         let busyObs = Dictionary(uniqueKeysWithValues: AlertConditions.fromHealth(busy, thresholds: t).map { ($0.key, $0) })
         #expect(busyObs["alert:backpressure"]?.holds == true)
         #expect(busyObs["alert:dlq"]?.holds == true)

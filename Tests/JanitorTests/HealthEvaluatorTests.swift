@@ -53,8 +53,16 @@ struct HealthEvaluatorTests {
         Case(name: "oldest queued at limit", m: base { $0.oldestQueuedMs = 600_000 }, status: .healthy, failing: nil),
         Case(name: "oldest queued over", m: base { $0.oldestQueuedMs = 600_001 }, status: .degraded, failing: .queueOK),
         Case(name: "no workers, nothing runnable", m: base { $0.liveWorkers = 0 }, status: .healthy, failing: nil),
-        Case(name: "no workers, runnable waiting", m: base { $0.liveWorkers = 0; $0.runnable = 1 }, status: .unhealthy, failing: .workersOK),
-        Case(name: "workers, runnable waiting", m: base { $0.runnable = 40; $0.queueSize = 40 }, status: .healthy, failing: nil),
+        Case(
+            name: "no workers, runnable waiting",
+            m: base {
+                $0.liveWorkers = 0; $0.runnable = 1
+            }, status: .unhealthy, failing: .workersOK),
+        Case(
+            name: "workers, runnable waiting",
+            m: base {
+                $0.runnable = 40; $0.queueSize = 40
+            }, status: .healthy, failing: nil),
     ]
 
     @Test(arguments: cases)

@@ -1,6 +1,6 @@
-import QuarryTestSupport
 import Foundation
 import Postgres
+import QuarryTestSupport
 import Queue
 import Testing
 
@@ -48,9 +48,10 @@ struct JanitorProcessTests {
         #expect(standby.log.contains("leader:acquired"))
         // The new leader heartbeats its record.
         let beat1 = try await db.pool.query("SELECT heartbeat_at FROM quarry.janitor_leader").first?.string("heartbeat_at")
-        #expect(try await eventually(timeout: .seconds(3)) {
-            try await db.pool.query("SELECT heartbeat_at FROM quarry.janitor_leader").first?.string("heartbeat_at") != beat1
-        })
+        #expect(
+            try await eventually(timeout: .seconds(3)) {
+                try await db.pool.query("SELECT heartbeat_at FROM quarry.janitor_leader").first?.string("heartbeat_at") != beat1
+            })
 
         standby.signal(SIGTERM)
         let status = await standby.waitForExit(timeout: .seconds(15))
@@ -67,11 +68,13 @@ struct JanitorProcessTests {
         #expect(try await eventually(timeout: .seconds(15)) { try await leader(db) == "janitor-solo" })
         // Kill the leader's session from the server side: the lock goes with it.
         try await db.pool.query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'quarry-janitor-leader' AND datname = current_database()")
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'quarry-janitor-leader' AND datname = current_database()"
+        )
         #expect(try await eventually(timeout: .seconds(10)) { a.log.contains("leader:lost") })
-        #expect(try await eventually(timeout: .seconds(10)) {
-            a.log.components(separatedBy: "leader:acquired").count - 1 >= 2
-        }, "re-acquired after reconnecting: \(a.log.suffix(1500))")
+        #expect(
+            try await eventually(timeout: .seconds(10)) {
+                a.log.components(separatedBy: "leader:acquired").count - 1 >= 2
+            }, "re-acquired after reconnecting: \(a.log.suffix(1500))")
         #expect(try await eventually(timeout: .seconds(5)) { try await advisoryHolders(db) == 1 })
         a.signal(SIGTERM)
         #expect(await a.waitForExit(timeout: .seconds(15)) == 0)
@@ -82,13 +85,16 @@ struct JanitorProcessTests {
         defer { db.drop() }
         let store = JobStore(pool: db.pool)
         let ids = try await store.enqueueBulk(kind: "sleep", payloads: Array(repeating: #"{"ms": 1500}"#, count: 3))
-        let workerEnv = ["DATABASE_URL": db.url, "WORKER_KINDS": "sleep", "EXTRACTION_MAX_CONCURRENCY": "3",
-                         "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200", "LOG_LEVEL": "warning"]
+        let workerEnv = [
+            "DATABASE_URL": db.url, "WORKER_KINDS": "sleep", "EXTRACTION_MAX_CONCURRENCY": "3",
+            "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200", "LOG_LEVEL": "warning",
+        ]
         let victim = try ChildProcess("worker", environment: workerEnv)
         func statuses() async throws -> [String: Int] {
             var out: [String: Int] = [:]
             for r in try await db.pool.query(
-                "SELECT status, count(*) AS n FROM quarry.jobs WHERE id = ANY($1::uuid[]) GROUP BY status", [ids]) {
+                "SELECT status, count(*) AS n FROM quarry.jobs WHERE id = ANY($1::uuid[]) GROUP BY status", [ids])
+            {
                 out[r.string("status") ?? "?"] = r.int("n")
             }
             return out
@@ -159,7 +165,8 @@ struct JanitorProcessTests {
         #expect(pd("trigger").count == 1)
         #expect((pd("trigger").first?.json?["dedup_key"] as? String) == "quarry:health:critical")
         #expect(slack().count == 1)
-        let stored = try await db.pool.query("SELECT status, issues, details->>'queue_size' AS q FROM quarry.health_checks ORDER BY id DESC LIMIT 1").first
+        let stored = try await db.pool.query("SELECT status, issues, details->>'queue_size' AS q FROM quarry.health_checks ORDER BY id DESC LIMIT 1")
+            .first
         #expect(stored?.string("status") == "unhealthy")
         #expect(stored?.string("q") == "5")
 
@@ -184,7 +191,9 @@ struct JanitorProcessTests {
         #expect(slack().count == 2)
         #expect(receiver.requests.filter { $0.path == "/hook" }.count == 2, "nothing else was sent")
 
-        let log = try await db.pool.query("SELECT key, action FROM quarry.alert_log ORDER BY id").map { "\($0.string("key")!) \($0.string("action")!)" }
+        let log = try await db.pool.query("SELECT key, action FROM quarry.alert_log ORDER BY id").map {
+            "\($0.string("key")!) \($0.string("action")!)"
+        }
         #expect(log == ["health:critical trigger", "health:critical resolve"])
         let state = try await db.pool.query("SELECT active FROM quarry.alert_state WHERE key = 'health:critical'").first
         #expect(state?.bool("active") == false)

@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import Foundation
 import Logging
 import Postgres
+import QuarryTestSupport
 import Queue
 import Testing
 
@@ -36,9 +36,11 @@ struct MaintenanceTaskTests {
         }
         let oldUpload = try await pool.query(
             "INSERT INTO quarry.uploads (org_id, file_name, expires_at) VALUES ($1, 'old.csv', now() - interval '1 day') RETURNING id",
-            [org]).first!.uuid("id")!
+            [org]
+        ).first!.uuid("id")!
         let newUpload = try await pool.query(
-            "INSERT INTO quarry.uploads (org_id, file_name) VALUES ($1, 'new.csv') RETURNING id", [org]).first!.uuid("id")!
+            "INSERT INTO quarry.uploads (org_id, file_name) VALUES ($1, 'new.csv') RETURNING id", [org]
+        ).first!.uuid("id")!
         try await pool.query("INSERT INTO quarry.upload_chunks (upload_id, seq, data) VALUES ($1, 0, '\\x0102'::bytea)", [oldUpload])
 
         // A batch smaller than the expired set proves the loop runs more than one batch.
@@ -59,8 +61,9 @@ struct MaintenanceTaskTests {
     }
 
     func retention(raw: Duration = .seconds(7 * 86_400)) -> MetricsArchive.Retention {
-        .init(rawMetrics: raw, hourlyMetrics: .seconds(90 * 86_400), jobs: .seconds(30 * 86_400),
-              healthChecks: .seconds(7 * 86_400), alertLog: .seconds(90 * 86_400))
+        .init(
+            rawMetrics: raw, hourlyMetrics: .seconds(90 * 86_400), jobs: .seconds(30 * 86_400),
+            healthChecks: .seconds(7 * 86_400), alertLog: .seconds(90 * 86_400))
     }
 
     @Test func oldMetricsRollUpIntoHourlyAggregatesExactlyOnce() async throws {
@@ -136,7 +139,8 @@ struct MaintenanceTaskTests {
             """
             INSERT INTO quarry.health_checks (checked_at, status, queue_ok, performance_ok, dlq_ok, workers_ok, issues, details)
             VALUES (now() - interval '8 days', 'healthy', true, true, true, true, '[]', '{}') RETURNING id
-            """).first!.int("id")!
+            """
+        ).first!.int("id")!
         _ = try await MetricsArchive(pool: pool, retention: retention(), batchSize: 100, logger: logger).run()
         let left = try await pool.query("SELECT id FROM quarry.jobs WHERE kind = $1", [kind]).compactMap { $0.uuid("id") }
         #expect(Set(left) == [recent, queued])

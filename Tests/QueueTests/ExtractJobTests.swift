@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import Foundation
 import Models
 import Postgres
+import QuarryTestSupport
 import Queue
 import Testing
 
@@ -18,10 +18,12 @@ struct ExtractJobTests {
     }
 
     func startWorker() throws -> ChildProcess {
-        try ChildProcess("worker", environment: [
-            "WORKER_KINDS": "extract", "EXTRACTION_POLL_INTERVAL_MS": "100", "EXTRACTION_MAX_FILE_SIZE_MB": "20",
-            "EXTRACTION_PROGRESS_INTERVAL_MS": "50",
-        ])
+        try ChildProcess(
+            "worker",
+            environment: [
+                "WORKER_KINDS": "extract", "EXTRACTION_POLL_INTERVAL_MS": "100", "EXTRACTION_MAX_FILE_SIZE_MB": "20",
+                "EXTRACTION_PROGRESS_INTERVAL_MS": "50",
+            ])
     }
 
     func submit(_ data: Data, name: String, config: String = "{}", extra: String = "") async throws -> UUID {
@@ -34,7 +36,9 @@ struct ExtractJobTests {
         var row: PostgresRow?
         _ = try await eventually(timeout: timeout, every: .milliseconds(50)) {
             row = try await pool.query(
-                "SELECT status, error->>'code' AS code, error->>'message' AS message, result::text AS result, error::text AS error FROM quarry.jobs WHERE id = $1", [id]).first
+                "SELECT status, error->>'code' AS code, error->>'message' AS message, result::text AS result, error::text AS error FROM quarry.jobs WHERE id = $1",
+                [id]
+            ).first
             return ["completed", "dead_lettered", "cancelled"].contains(row?.string("status") ?? "")
         }
         return row
@@ -62,7 +66,8 @@ struct ExtractJobTests {
         #expect(s["updated"] as? Int == 2)  // A-101 0.75 → 0.80, and the duplicate A-100 at 1.30
         #expect((s["mapping"] as? [String: String])?["sku"] == "Artikelnummer")
         let a101 = try await pool.query(
-            "SELECT classification, old_price::text AS old, price::text AS price FROM quarry.result_rows WHERE job_id = $1 AND sku = 'A-101'", [id]).first
+            "SELECT classification, old_price::text AS old, price::text AS price FROM quarry.result_rows WHERE job_id = $1 AND sku = 'A-101'", [id]
+        ).first
         #expect(a101?.string("classification") == "updated")
         #expect(a101?.string("old") == "0.7500")
         #expect(a101?.string("price") == "0.8000")
@@ -151,9 +156,11 @@ struct ExtractJobTests {
         for i in 0..<1000 { block += "S\(i),Item number \(i),\(i).99\n" }
         let csv = "sku,name,price\n" + String(repeating: block, count: 500)
         let id = try await submit(Data(csv.utf8), name: "big.csv")
-        #expect(try await eventually {
-            (try await pool.query("SELECT (progress->>'percent_complete')::int AS p FROM quarry.jobs WHERE id = $1", [id]).first?.int("p") ?? 0) >= 10
-        })
+        #expect(
+            try await eventually {
+                (try await pool.query("SELECT (progress->>'percent_complete')::int AS p FROM quarry.jobs WHERE id = $1", [id]).first?.int("p") ?? 0)
+                    >= 10
+            })
         let t0 = ContinuousClock.now
         #expect(try await store.cancel(id: id) == "cancelling")
         let row = try await waitFinal(id, timeout: .seconds(10))
@@ -168,10 +175,13 @@ struct ExtractJobTests {
         let data = Data("sku;price\nK1;1,50\nK2;abc\nK3;2,00\n".utf8)
         let first = try await submit(data, name: "k.csv")
         #expect(summary(try await waitFinal(first))["rows_invalid"] as? Int == 1)
-        let upload = try #require(try await pool.query("SELECT payload->>'upload_id' AS u FROM quarry.jobs WHERE id = $1", [first]).first?.string("u"))
+        let upload = try #require(
+            try await pool.query("SELECT payload->>'upload_id' AS u FROM quarry.jobs WHERE id = $1", [first]).first?.string("u"))
         let retry = try await store.enqueue(
             org: org, kind: "extract",
-            payload: #"{"upload_id":"\#(upload)","config":{"transformations":[{"type":"default","field":"price","value":"0"},{"type":"replace","field":"price","find":"abc","with":"3,00"}]},"retry_of":"\#(first.uuidString)","only_rejected":true}"#)
+            payload:
+                #"{"upload_id":"\#(upload)","config":{"transformations":[{"type":"default","field":"price","value":"0"},{"type":"replace","field":"price","find":"abc","with":"3,00"}]},"retry_of":"\#(first.uuidString)","only_rejected":true}"#
+        )
         let s = summary(try await waitFinal(retry))
         #expect(s["rows_kept_from_previous_run"] as? Int == 2)
         #expect(s["rows_invalid"] as? Int == 0)

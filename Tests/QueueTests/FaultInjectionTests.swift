@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import Foundation
 import Models
 import Postgres
+import QuarryTestSupport
 import Queue
 import Testing
 
@@ -18,7 +18,8 @@ struct FaultInjectionTests {
 
     func count(_ ids: [UUID], status: String) async throws -> Int {
         try await pool.queryRetrying(
-            "SELECT count(*) AS n FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = $2", [ids, status]).first?.int("n") ?? 0
+            "SELECT count(*) AS n FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = $2", [ids, status]
+        ).first?.int("n") ?? 0
     }
 
     func completions(_ ids: [UUID]) async throws -> (total: Int, maxPerJob: Int) {
@@ -27,7 +28,8 @@ struct FaultInjectionTests {
             SELECT count(*) AS total, coalesce(max(n), 0) AS maxn FROM (
               SELECT job_id, count(*) AS n FROM quarry.job_metrics
               WHERE status = 'completed' AND job_id = ANY($1::uuid[]) GROUP BY job_id) s
-            """, [ids]).first
+            """, [ids]
+        ).first
         return (r?.int("total") ?? 0, r?.int("maxn") ?? 0)
     }
 
@@ -35,9 +37,11 @@ struct FaultInjectionTests {
     /// its late heartbeats and completions change nothing; every job completes once.
     @Test func frozenWorkerCannotOverwriteTheNewOwner() async throws {
         let ids = try await store.enqueueBulk(kind: "sleep", payloads: Array(repeating: #"{"ms":1500}"#, count: 3))
-        let zombie = try ChildProcess("worker", environment: [
-            "WORKER_KINDS": "sleep", "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200", "WORKER_ID": "zombie-\(UUID().uuidString.prefix(6))",
-        ])
+        let zombie = try ChildProcess(
+            "worker",
+            environment: [
+                "WORKER_KINDS": "sleep", "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200", "WORKER_ID": "zombie-\(UUID().uuidString.prefix(6))",
+            ])
         #expect(try await eventually { try await count(ids, status: "processing") == 3 })
         zombie.signal(SIGSTOP)
         try await Task.sleep(for: .seconds(1.5))
@@ -70,14 +74,17 @@ struct FaultInjectionTests {
         }
         let ids = try await store.enqueueBulk(kind: "sleep", payloads: Array(repeating: #"{"ms":20}"#, count: 3000))
         let workers = try (0..<2).map { _ in
-            try ChildProcess("worker", environment: [
-                "WORKER_KINDS": "sleep", "EXTRACTION_MAX_CONCURRENCY": "20", "DB_POOL_SIZE": "3",
-                "EXTRACTION_HEARTBEAT_INTERVAL_MS": "500", "LOG_LEVEL": "warning",
-            ])
+            try ChildProcess(
+                "worker",
+                environment: [
+                    "WORKER_KINDS": "sleep", "EXTRACTION_MAX_CONCURRENCY": "20", "DB_POOL_SIZE": "3",
+                    "EXTRACTION_HEARTBEAT_INTERVAL_MS": "500", "LOG_LEVEL": "warning",
+                ])
         }
         #expect(try await eventually { try await count(ids, status: "completed") > 300 })
         let acknowledged = try await pool.query(
-            "SELECT id FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = 'completed'", [ids]).compactMap { $0.uuid("id") }
+            "SELECT id FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = 'completed'", [ids]
+        ).compactMap { $0.uuid("id") }
         let pgctl = ["\(bin)/pg_ctl", "-D", data, "-m", "immediate", "-w", "-t", "60", "-l", "\(data)/server.log", "-o", "-p \(port)", "restart"]
         let status = spawnAndWait(getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + pgctl : pgctl)
         #expect(status == 0)
@@ -96,12 +103,15 @@ struct FaultInjectionTests {
         }
         #expect(try await count(ids, status: "completed") == ids.count)
         let stillDone = try await pool.query(
-            "SELECT count(*) AS n FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = 'completed'", [acknowledged]).first?.int("n")
+            "SELECT count(*) AS n FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = 'completed'", [acknowledged]
+        ).first?.int("n")
         #expect(stillDone == acknowledged.count)
         let c = try await completions(ids)
         #expect(c.total == ids.count && c.maxPerJob == 1)
-        let conns = try await pool.query(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name IN ('quarry-worker','quarry-worker-listener')").first?.int("n") ?? 0
+        let conns =
+            try await pool.query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name IN ('quarry-worker','quarry-worker-listener')"
+            ).first?.int("n") ?? 0
         #expect(conns <= 2 * (3 + 1))
         for w in workers {
             #expect(w.isRunning)

@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import Foundation
 import Models
 import Postgres
+import QuarryTestSupport
 import Queue
 import Testing
 
@@ -114,7 +114,8 @@ struct JobStoreTests {
         let outcome = try await store.fail(job, error: JobError(.validationError, "row 3: price missing", details: ["row": "3"]))
         #expect(outcome == .deadLettered(attempt: 1))
         let row = try await pool.query(
-            "SELECT error->>'code' AS code, error->>'retryable' AS r FROM quarry.jobs WHERE id = $1", [id]).first
+            "SELECT error->>'code' AS code, error->>'retryable' AS r FROM quarry.jobs WHERE id = $1", [id]
+        ).first
         #expect(row?.string("code") == "VALIDATION_ERROR")
         #expect(row?.string("r") == "false")
         let dlq = try await pool.query("SELECT error_details->>'row' AS row FROM quarry.dead_letter_jobs WHERE job_id = $1", [id]).first
@@ -129,7 +130,8 @@ struct JobStoreTests {
         let dlqID = try #require(try await pool.query("SELECT dlq_id FROM quarry.dead_letter_jobs WHERE job_id = $1", [id]).first?.uuid("dlq_id"))
         let newID = try await store.reprocessDLQ(dlqID: dlqID, by: "alice", notes: "file restored")
         #expect(newID != id)
-        let newJob = try await pool.query("SELECT status, priority, payload->>'x' AS x, reprocessed_from FROM quarry.jobs WHERE id = $1", [newID]).first
+        let newJob = try await pool.query("SELECT status, priority, payload->>'x' AS x, reprocessed_from FROM quarry.jobs WHERE id = $1", [newID])
+            .first
         #expect(newJob?.string("status") == "queued")
         #expect(newJob?.int("priority") == 3)
         #expect(newJob?.string("x") == "2")
@@ -195,7 +197,8 @@ struct JobStoreTests {
         try await pool.query("UPDATE quarry.jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = $1", [id2])
         let r2 = try await store.recoverStalled(stalledAfter: .seconds(30))
         #expect(r2.contains { $0.id == id2 && $0.outcome == "dead_lettered" })
-        #expect(try await pool.query("SELECT error_code FROM quarry.dead_letter_jobs WHERE job_id = $1", [id2]).first?.string("error_code") == "STALLED")
+        #expect(
+            try await pool.query("SELECT error_code FROM quarry.dead_letter_jobs WHERE job_id = $1", [id2]).first?.string("error_code") == "STALLED")
     }
 
     @Test func stalledJobWithAPendingCancelIsCancelledNotRequeued() async throws {

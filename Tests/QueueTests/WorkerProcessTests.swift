@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import Foundation
 import Models
 import Postgres
+import QuarryTestSupport
 import Queue
 import Testing
 
@@ -32,14 +32,16 @@ struct WorkerProcessTests {
             SELECT count(*) AS total, coalesce(max(n), 0) AS maxn FROM (
               SELECT job_id, count(*) AS n FROM quarry.job_metrics
               WHERE status = 'completed' AND job_id = ANY($1::uuid[]) GROUP BY job_id) s
-            """, [ids]).first
+            """, [ids]
+        ).first
         return (r?.int("total") ?? 0, r?.int("maxn") ?? 0)
     }
 
     func waitIdle() async throws {
         // Other suites' leftovers must not starve this one: only our ids matter.
         _ = try await eventually(timeout: .seconds(5)) {
-            (try await pool.query("SELECT count(*) AS n FROM quarry.jobs WHERE status = 'queued' AND kind IN ('noop','sleep','fail')").first?.int("n") ?? 0) == 0
+            (try await pool.query("SELECT count(*) AS n FROM quarry.jobs WHERE status = 'queued' AND kind IN ('noop','sleep','fail')").first?.int("n")
+                ?? 0) == 0
         }
     }
 
@@ -47,10 +49,12 @@ struct WorkerProcessTests {
         try await waitIdle()
         let ids = try await store.enqueueBulk(kind: "noop", payloads: Array(repeating: #"{"t":"race"}"#, count: 10_000))
         let workers = try (0..<4).map { i in
-            try ChildProcess("worker", environment: [
-                "EXTRACTION_MAX_CONCURRENCY": "\([8, 50, 200, 3][i])", "WORKER_CLAIM_BATCH": "\([5, 50, 100, 3][i])",
-                "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "100",
-            ])
+            try ChildProcess(
+                "worker",
+                environment: [
+                    "EXTRACTION_MAX_CONCURRENCY": "\([8, 50, 200, 3][i])", "WORKER_CLAIM_BATCH": "\([5, 50, 100, 3][i])",
+                    "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "100",
+                ])
         }
         let done = try await eventually(timeout: .seconds(90), every: .milliseconds(200)) {
             try await counts(ids)["completed"] == ids.count
@@ -68,9 +72,11 @@ struct WorkerProcessTests {
         try await waitIdle()
         let short = try await store.enqueueBulk(kind: "sleep", payloads: Array(repeating: #"{"ms":300}"#, count: 2))
         let long = try await store.enqueueBulk(kind: "sleep", payloads: Array(repeating: #"{"ms":60000}"#, count: 2))
-        let w = try ChildProcess("worker", environment: [
-            "EXTRACTION_MAX_CONCURRENCY": "4", "EXTRACTION_SHUTDOWN_TIMEOUT_MS": "1500", "WORKER_KINDS": "sleep",
-        ])
+        let w = try ChildProcess(
+            "worker",
+            environment: [
+                "EXTRACTION_MAX_CONCURRENCY": "4", "EXTRACTION_SHUTDOWN_TIMEOUT_MS": "1500", "WORKER_KINDS": "sleep",
+            ])
         #expect(try await eventually { try await counts(short + long)["processing"] == 4 })
         w.signal(SIGTERM)
         let status = await w.waitForExit(timeout: .seconds(15))
@@ -89,9 +95,11 @@ struct WorkerProcessTests {
     @Test func killedWorkersJobsAreRecoveredAndCompletedOnce() async throws {
         try await waitIdle()
         let ids = try await store.enqueueBulk(kind: "sleep", payloads: Array(repeating: #"{"ms":1500}"#, count: 3))
-        let victim = try ChildProcess("worker", environment: [
-            "EXTRACTION_MAX_CONCURRENCY": "3", "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200", "WORKER_KINDS": "sleep",
-        ])
+        let victim = try ChildProcess(
+            "worker",
+            environment: [
+                "EXTRACTION_MAX_CONCURRENCY": "3", "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200", "WORKER_KINDS": "sleep",
+            ])
         #expect(try await eventually { try await counts(ids)["processing"] == 3 })
         victim.signal(SIGKILL)
         _ = await victim.waitForExit(timeout: .seconds(5))
@@ -131,9 +139,11 @@ struct WorkerProcessTests {
         try await waitIdle()
         let retried = try await store.enqueue(kind: "fail", payload: #"{"code":"NETWORK_ERROR","succeed_after":1}"#, maxAttempts: 3)
         let fatal = try await store.enqueue(kind: "fail", payload: #"{"code":"INVALID_CONFIG"}"#, maxAttempts: 3)
-        let w = try ChildProcess("worker", environment: [
-            "WORKER_KINDS": "fail", "EXTRACTION_BASE_DELAY_MS": "200", "EXTRACTION_POLL_INTERVAL_MS": "100",
-        ])
+        let w = try ChildProcess(
+            "worker",
+            environment: [
+                "WORKER_KINDS": "fail", "EXTRACTION_BASE_DELAY_MS": "200", "EXTRACTION_POLL_INTERVAL_MS": "100",
+            ])
         #expect(try await eventually { try await counts([retried])["completed"] == 1 })
         #expect(try await eventually { try await counts([fatal])["dead_lettered"] == 1 })
         let r = try await pool.query("SELECT attempt FROM quarry.jobs WHERE id = $1", [retried]).first?.int("attempt")
@@ -148,13 +158,16 @@ struct WorkerProcessTests {
 
     @Test func workerSurvivesDatabaseSessionTermination() async throws {
         try await waitIdle()
-        let w = try ChildProcess("worker", environment: [
-            "WORKER_KINDS": "noop", "EXTRACTION_POLL_INTERVAL_MS": "100", "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200",
-        ])
+        let w = try ChildProcess(
+            "worker",
+            environment: [
+                "WORKER_KINDS": "noop", "EXTRACTION_POLL_INTERVAL_MS": "100", "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200",
+            ])
         let first = try await store.enqueueBulk(kind: "noop", payloads: Array(repeating: "{}", count: 100))
         #expect(try await eventually { try await counts(first)["completed"] == 100 })
         let t0 = ContinuousClock.now
-        try await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ('quarry-worker','quarry-worker-listener')")
+        try await pool.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ('quarry-worker','quarry-worker-listener')")
         let second = try await store.enqueueBulk(kind: "noop", payloads: Array(repeating: "{}", count: 100))
         #expect(try await eventually(timeout: .seconds(10)) { try await counts(second)["completed"] == 100 })
         #expect(ContinuousClock.now - t0 < .seconds(10))

@@ -87,7 +87,9 @@ public final class ChildProcess: @unchecked Sendable {  // each instance is driv
 }
 
 /// Polls `condition` until true or `timeout`.
-public func eventually(timeout: Duration = .seconds(20), every: Duration = .milliseconds(50), _ condition: () async throws -> Bool) async throws -> Bool {
+public func eventually(timeout: Duration = .seconds(20), every: Duration = .milliseconds(50), _ condition: () async throws -> Bool) async throws
+    -> Bool
+{
     let end = ContinuousClock.now + timeout
     while ContinuousClock.now < end {
         if try await condition() { return true }

@@ -1,8 +1,9 @@
 public import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A request the receiver got.
@@ -127,7 +128,8 @@ public final class WebhookReceiver: @unchecked Sendable {
             let body = responseBody ?? Array(#"{"status":"\#(status)"}"#.utf8)
             // 3xx answers point elsewhere on this server, so a followed redirect would be recorded.
             let location = (300...399).contains(status) ? "Location: /redirected\r\n" : ""
-            let head = "HTTP/1.1 \(status) \(reason(status))\r\nContent-Type: application/json\r\n\(location)"
+            let head =
+                "HTTP/1.1 \(status) \(reason(status))\r\nContent-Type: application/json\r\n\(location)"
                 + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
             writeAll(connection, Array(head.utf8) + body)
             close(connection)

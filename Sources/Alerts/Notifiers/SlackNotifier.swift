@@ -55,12 +55,13 @@ public struct SlackNotifier: AlertNotifier {
         ])
         let section: JSON = .object([
             "type": .string("section"),
-            "fields": .array(fields.map { field in
-                .object([
-                    "type": .string("mrkdwn"),
-                    "text": .string("*\(escape(field.0))*\n\(escape(field.1))".truncated(to: 2000)),
-                ])
-            }),
+            "fields": .array(
+                fields.map { field in
+                    .object([
+                        "type": .string("mrkdwn"),
+                        "text": .string("*\(escape(field.0))*\n\(escape(field.1))".truncated(to: 2000)),
+                    ])
+                }),
         ])
         let context: JSON = .object([
             "type": .string("context"),

@@ -9,9 +9,11 @@ import ZIPFoundation
 enum DOCXDocumentExtractor {
     static let documentEntry = "word/document.xml"
 
-    static func extract(path: String, maxUnpackedBytes: Int64, timeout: Duration,
-                        isCancelled: @escaping @Sendable () -> Bool,
-                        progress: (_ done: Int, _ total: Int?, _ step: String) -> Void) throws -> DocumentResult {
+    static func extract(
+        path: String, maxUnpackedBytes: Int64, timeout: Duration,
+        isCancelled: @escaping @Sendable () -> Bool,
+        progress: (_ done: Int, _ total: Int?, _ step: String) -> Void
+    ) throws -> DocumentResult {
         var guardrail = ExtractionGuard(timeout: timeout, isCancelled: isCancelled)
         progress(0, nil, "unpacking document.xml")
         let xmlURL = try unpackDocumentXML(path: path, maxUnpackedBytes: maxUnpackedBytes)
@@ -29,7 +31,8 @@ enum DOCXDocumentExtractor {
     static func unpackDocumentXML(path: String, maxUnpackedBytes: Int64) throws -> URL {
         let url = URL(fileURLWithPath: path)
         if let head = FileHandle(forReadingAtPath: path).flatMap({ try? $0.read(upToCount: 8) }),
-           head.starts(with: [0xD0, 0xCF, 0x11, 0xE0]) {
+            head.starts(with: [0xD0, 0xCF, 0x11, 0xE0])
+        {
             // Password-protected Office files are OLE compound files wrapping an encrypted package.
             throw JobError(.encryptedFile, "the DOCX is password-protected (OLE-encrypted package)")
         }
@@ -48,7 +51,8 @@ enum DOCXDocumentExtractor {
         let tempURL = FileManager.default.temporaryDirectory
             .appendingPathComponent("quarry-docx-\(UUID().uuidString).xml")
         guard FileManager.default.createFile(atPath: tempURL.path, contents: nil),
-              let output = FileHandle(forWritingAtPath: tempURL.path) else {
+            let output = FileHandle(forWritingAtPath: tempURL.path)
+        else {
             throw JobError(.extractionError, "could not create a temporary file for \(documentEntry)")
         }
         var written: Int64 = 0

@@ -47,8 +47,10 @@ struct DocumentBuilder {
 
     private mutating func closeSection() {
         if sectionOpen {
-            sections.append(DocumentSection(index: sections.count, title: title,
-                                            text: parts.joined(separator: "\n\n"), wordCount: words))
+            sections.append(
+                DocumentSection(
+                    index: sections.count, title: title,
+                    text: parts.joined(separator: "\n\n"), wordCount: words))
         }
         title = nil
         parts = []
@@ -59,8 +61,9 @@ struct DocumentBuilder {
     /// Closes the last section and returns the result.
     mutating func finish(pageCount: Int) -> DocumentResult {
         closeSection()
-        return DocumentResult(sections: sections, pageCount: max(pageCount, 1), wordCount: totalWords,
-                              paragraphs: paragraphs)
+        return DocumentResult(
+            sections: sections, pageCount: max(pageCount, 1), wordCount: totalWords,
+            paragraphs: paragraphs)
     }
 }
 
@@ -70,7 +73,8 @@ extension StringProtocol {
         let string = String(self)
         let scalars = string.unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return "" }
         return String(String.UnicodeScalarView(scalars[first...last]))
     }
 }

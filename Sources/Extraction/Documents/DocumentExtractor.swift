@@ -27,17 +27,21 @@ public enum DocumentExtractor {
         do {
             switch kind {
             case .pdf:
-                return try PDFDocumentExtractor.extract(path: path, maxOutputBytes: maxUnpackedBytes, timeout: timeout,
-                                                        isCancelled: isCancelled, progress: progress)
+                return try PDFDocumentExtractor.extract(
+                    path: path, maxOutputBytes: maxUnpackedBytes, timeout: timeout,
+                    isCancelled: isCancelled, progress: progress)
             case .docx:
-                return try DOCXDocumentExtractor.extract(path: path, maxUnpackedBytes: maxUnpackedBytes, timeout: timeout,
-                                                         isCancelled: isCancelled, progress: progress)
+                return try DOCXDocumentExtractor.extract(
+                    path: path, maxUnpackedBytes: maxUnpackedBytes, timeout: timeout,
+                    isCancelled: isCancelled, progress: progress)
             case .html:
-                return try HTMLDocumentExtractor.extract(path: path, maxBytes: maxUnpackedBytes, timeout: timeout,
-                                                         isCancelled: isCancelled, progress: progress)
+                return try HTMLDocumentExtractor.extract(
+                    path: path, maxBytes: maxUnpackedBytes, timeout: timeout,
+                    isCancelled: isCancelled, progress: progress)
             case .txt:
-                return try TextDocumentExtractor.extract(path: path, maxBytes: maxUnpackedBytes, timeout: timeout,
-                                                         isCancelled: isCancelled, progress: progress)
+                return try TextDocumentExtractor.extract(
+                    path: path, maxBytes: maxUnpackedBytes, timeout: timeout,
+                    isCancelled: isCancelled, progress: progress)
             }
         } catch let error as JobError {
             throw error

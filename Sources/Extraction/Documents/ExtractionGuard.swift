@@ -23,8 +23,9 @@ struct ExtractionGuard {
     func checkNow() throws(JobError) {
         if isCancelled() { throw JobError(.cancelled, "extraction cancelled") }
         if ContinuousClock.now >= deadline {
-            throw JobError(.timeLimitExceeded, "document extraction exceeded its time limit of \(timeout)",
-                           details: ["limit": "\(timeout)"])
+            throw JobError(
+                .timeLimitExceeded, "document extraction exceeded its time limit of \(timeout)",
+                details: ["limit": "\(timeout)"])
         }
     }
 }

@@ -6,8 +6,9 @@ import Models
 /// Script/style/noscript/template and `head` (except `title`) are dropped; block elements become
 /// paragraphs; `h1`–`h3` start sections.
 enum HTMLDocumentExtractor {
-    static let options: Int32 = Int32(HTML_PARSE_NONET.rawValue | HTML_PARSE_NOERROR.rawValue
-        | HTML_PARSE_NOWARNING.rawValue | HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOIMPLIED.rawValue)
+    static let options: Int32 = Int32(
+        HTML_PARSE_NONET.rawValue | HTML_PARSE_NOERROR.rawValue
+            | HTML_PARSE_NOWARNING.rawValue | HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOIMPLIED.rawValue)
 
     static let dropped: Set<String> = ["script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "canvas"]
     static let blocks: Set<String> = [
@@ -19,16 +20,19 @@ enum HTMLDocumentExtractor {
     static let sectionHeadings: Set<String> = ["h1", "h2", "h3"]
     static let cells: Set<String> = ["td", "th"]
 
-    static func extract(path: String, maxBytes: Int64, timeout: Duration,
-                        isCancelled: @escaping @Sendable () -> Bool,
-                        progress: (_ done: Int, _ total: Int?, _ step: String) -> Void) throws -> DocumentResult {
+    static func extract(
+        path: String, maxBytes: Int64, timeout: Duration,
+        isCancelled: @escaping @Sendable () -> Bool,
+        progress: (_ done: Int, _ total: Int?, _ step: String) -> Void
+    ) throws -> DocumentResult {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         guard let size = (attributes?[.size] as? NSNumber)?.int64Value else {
             throw JobError(.fileNotFound, "cannot open HTML file", details: ["path": path])
         }
         if size > maxBytes {
-            throw JobError(.fileTooLarge, "HTML file is \(size) bytes, over the limit of \(maxBytes)",
-                           details: ["size": "\(size)", "limit": "\(maxBytes)"])
+            throw JobError(
+                .fileTooLarge, "HTML file is \(size) bytes, over the limit of \(maxBytes)",
+                details: ["size": "\(size)", "limit": "\(maxBytes)"])
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw JobError(.fileNotFound, "cannot read HTML file", details: ["path": path])

@@ -1,9 +1,10 @@
 import Foundation
 import Models
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Runs a helper program (pdftotext, pdfinfo) under resource limits: through `prlimit` (address space
@@ -110,12 +111,14 @@ struct LimitedChildProcess {
         case .cancelled?:
             throw JobError(.cancelled, "extraction cancelled while \(URL(fileURLWithPath: executable).lastPathComponent) was running")
         case .timeout?:
-            throw JobError(.timeLimitExceeded,
-                           "\(URL(fileURLWithPath: executable).lastPathComponent) exceeded its time limit of \(timeout)",
-                           details: ["limit": "\(timeout)"])
+            throw JobError(
+                .timeLimitExceeded,
+                "\(URL(fileURLWithPath: executable).lastPathComponent) exceeded its time limit of \(timeout)",
+                details: ["limit": "\(timeout)"])
         case .outputTooLarge?:
-            throw JobError(.fileTooLarge, "extracted text exceeds the limit of \(maxStdoutBytes) bytes",
-                           details: ["limit": "\(maxStdoutBytes)"])
+            throw JobError(
+                .fileTooLarge, "extracted text exceeds the limit of \(maxStdoutBytes) bytes",
+                details: ["limit": "\(maxStdoutBytes)"])
         case nil:
             break
         }
@@ -123,9 +126,10 @@ struct LimitedChildProcess {
         let stderr = String(decoding: state.stderrData, as: UTF8.self)
         if process.terminationReason == .uncaughtSignal {
             // Killed by prlimit's CPU/memory limits (SIGKILL/SIGXCPU/SIGSEGV on allocation failure).
-            throw JobError(.malformedFile,
-                           "\(URL(fileURLWithPath: executable).lastPathComponent) was killed by signal \(process.terminationStatus) (resource limits exceeded?)",
-                           details: ["signal": "\(process.terminationStatus)"])
+            throw JobError(
+                .malformedFile,
+                "\(URL(fileURLWithPath: executable).lastPathComponent) was killed by signal \(process.terminationStatus) (resource limits exceeded?)",
+                details: ["signal": "\(process.terminationStatus)"])
         }
         return Outcome(exitStatus: process.terminationStatus, stderr: stderr)
     }

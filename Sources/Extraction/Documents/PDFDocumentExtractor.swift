@@ -13,9 +13,11 @@ enum PDFDocumentExtractor {
         var encrypted: Bool
     }
 
-    static func extract(path: String, maxOutputBytes: Int64, timeout: Duration,
-                        isCancelled: @escaping @Sendable () -> Bool,
-                        progress: (_ done: Int, _ total: Int?, _ step: String) -> Void) throws -> DocumentResult {
+    static func extract(
+        path: String, maxOutputBytes: Int64, timeout: Duration,
+        isCancelled: @escaping @Sendable () -> Bool,
+        progress: (_ done: Int, _ total: Int?, _ step: String) -> Void
+    ) throws -> DocumentResult {
         let start = ContinuousClock.now
         progress(0, nil, "reading PDF info")
         let info = try readInfo(path: path, timeout: timeout, isCancelled: isCancelled)
@@ -32,9 +34,10 @@ enum PDFDocumentExtractor {
         var pagesDone = 0
         let total = info.pages
         progress(0, total, "extracting text")
-        let runner = LimitedChildProcess(executable: pdftotextPath,
-                                         arguments: ["-layout", "-enc", "UTF-8", path, "-"],
-                                         timeout: remaining, isCancelled: isCancelled, maxStdoutBytes: maxOutputBytes)
+        let runner = LimitedChildProcess(
+            executable: pdftotextPath,
+            arguments: ["-layout", "-enc", "UTF-8", path, "-"],
+            timeout: remaining, isCancelled: isCancelled, maxStdoutBytes: maxOutputBytes)
         let outcome = try runner.run { chunk in
             pending.append(chunk)
             while let formFeed = pending.firstIndex(of: 0x0C) {
@@ -85,15 +88,17 @@ enum PDFDocumentExtractor {
     /// Runs `pdfinfo`, mapping encryption and corruption to `JobError`s.
     static func readInfo(path: String, timeout: Duration, isCancelled: @escaping @Sendable () -> Bool) throws -> Info {
         var output = Data()
-        let runner = LimitedChildProcess(executable: pdfinfoPath, arguments: [path], timeout: timeout,
-                                         isCancelled: isCancelled, maxStdoutBytes: 1 << 20)
+        let runner = LimitedChildProcess(
+            executable: pdfinfoPath, arguments: [path], timeout: timeout,
+            isCancelled: isCancelled, maxStdoutBytes: 1 << 20)
         let outcome = try runner.run { output.append($0) }
         let text = String(decoding: output, as: UTF8.self)
         if outcome.exitStatus != 0 {
             let lower = outcome.stderr.lowercased()
             if lower.contains("incorrect password") || lower.contains("encrypted") {
-                throw JobError(.encryptedFile, "the PDF is password-protected",
-                               details: ["reason": outcome.firstStderrLine ?? "incorrect password"])
+                throw JobError(
+                    .encryptedFile, "the PDF is password-protected",
+                    details: ["reason": outcome.firstStderrLine ?? "incorrect password"])
             }
             throw malformed(outcome, tool: "pdfinfo")
         }
@@ -110,15 +115,17 @@ enum PDFDocumentExtractor {
             }
         }
         if info.pages == 0 {
-            throw JobError(.malformedFile, "the PDF has no readable pages",
-                           details: ["reason": outcome.firstStderrLine ?? "pdfinfo reported 0 pages"])
+            throw JobError(
+                .malformedFile, "the PDF has no readable pages",
+                details: ["reason": outcome.firstStderrLine ?? "pdfinfo reported 0 pages"])
         }
         return info
     }
 
     private static func malformed(_ outcome: LimitedChildProcess.Outcome, tool: String) -> JobError {
         let reason = outcome.firstStderrLine ?? "\(tool) exited with status \(outcome.exitStatus)"
-        return JobError(.malformedFile, "the PDF could not be read: \(reason)",
-                        details: ["reason": reason, "tool": tool, "exit_status": "\(outcome.exitStatus)"])
+        return JobError(
+            .malformedFile, "the PDF could not be read: \(reason)",
+            details: ["reason": reason, "tool": tool, "exit_status": "\(outcome.exitStatus)"])
     }
 }

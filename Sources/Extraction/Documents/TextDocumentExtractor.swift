@@ -8,17 +8,20 @@ enum TextDocumentExtractor {
     /// A "line" longer than this is cut into pieces so memory stays bounded.
     static let maxLineBytes = 1 << 20
 
-    static func extract(path: String, maxBytes: Int64, timeout: Duration,
-                        isCancelled: @escaping @Sendable () -> Bool,
-                        progress: (_ done: Int, _ total: Int?, _ step: String) -> Void) throws -> DocumentResult {
+    static func extract(
+        path: String, maxBytes: Int64, timeout: Duration,
+        isCancelled: @escaping @Sendable () -> Bool,
+        progress: (_ done: Int, _ total: Int?, _ step: String) -> Void
+    ) throws -> DocumentResult {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw JobError(.fileNotFound, "cannot open text file", details: ["path": path])
         }
         defer { try? handle.close() }
         let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
         if let fileSize, fileSize > maxBytes {
-            throw JobError(.fileTooLarge, "text file is \(fileSize) bytes, over the limit of \(maxBytes)",
-                           details: ["size": "\(fileSize)", "limit": "\(maxBytes)"])
+            throw JobError(
+                .fileTooLarge, "text file is \(fileSize) bytes, over the limit of \(maxBytes)",
+                details: ["size": "\(fileSize)", "limit": "\(maxBytes)"])
         }
         let guardrail = ExtractionGuard(timeout: timeout, isCancelled: isCancelled)
         var builder = DocumentBuilder()
@@ -52,8 +55,9 @@ enum TextDocumentExtractor {
             if chunk.isEmpty { break }
             bytesRead += Int64(chunk.count)
             if bytesRead > maxBytes {
-                throw JobError(.fileTooLarge, "text file exceeds the limit of \(maxBytes) bytes",
-                               details: ["limit": "\(maxBytes)"])
+                throw JobError(
+                    .fileTooLarge, "text file exceeds the limit of \(maxBytes) bytes",
+                    details: ["limit": "\(maxBytes)"])
             }
             var bytes = chunk[...]
             if isFirstChunk {

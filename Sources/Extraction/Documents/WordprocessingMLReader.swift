@@ -9,8 +9,9 @@ struct WordprocessingMLReader {
     static let wordNamespace = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
     /// Safe parser options: never NOENT, HUGE, DTDLOAD or DTDATTR.
-    static let options: Int32 = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue
-        | XML_PARSE_NOWARNING.rawValue | XML_PARSE_NOCDATA.rawValue)
+    static let options: Int32 = Int32(
+        XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue
+            | XML_PARSE_NOWARNING.rawValue | XML_PARSE_NOCDATA.rawValue)
 
     private struct Paragraph {
         var text = ""
@@ -25,8 +26,10 @@ struct WordprocessingMLReader {
     private var paragraphCount = 0
     private var lastWasHeading = false
 
-    mutating func read(xmlPath: String, guardrail: inout ExtractionGuard,
-                       onParagraph: (Int) -> Void) throws -> DocumentResult {
+    mutating func read(
+        xmlPath: String, guardrail: inout ExtractionGuard,
+        onParagraph: (Int) -> Void
+    ) throws -> DocumentResult {
         try Self.rejectDoctype(inFileAt: xmlPath)
         guard let reader = xmlReaderForFile(xmlPath, nil, Self.options) else {
             throw JobError(.malformedFile, "could not open document.xml")
@@ -40,8 +43,9 @@ struct WordprocessingMLReader {
                 if let doc = xmlTextReaderCurrentDoc(reader), doc.pointee.intSubset != nil || doc.pointee.extSubset != nil {
                     throw JobError(.xmlForbidden, "document.xml declares a DOCTYPE; DTDs and entities are not allowed")
                 }
-                throw JobError(.malformedFile, "document.xml is not well-formed XML",
-                               details: ["line": "\(xmlTextReaderGetParserLineNumber(reader))"])
+                throw JobError(
+                    .malformedFile, "document.xml is not well-formed XML",
+                    details: ["line": "\(xmlTextReaderGetParserLineNumber(reader))"])
             }
             let type = xmlTextReaderNodeType(reader)
             switch type {
@@ -56,7 +60,7 @@ struct WordprocessingMLReader {
                 // Progress at each heading and every 500 paragraphs, so callers are not flooded.
                 if endElement(reader), paragraphCount % 500 == 0 || lastWasHeading { onParagraph(paragraphCount) }
             case Int32(XML_READER_TYPE_TEXT.rawValue), Int32(XML_READER_TYPE_SIGNIFICANT_WHITESPACE.rawValue),
-                 Int32(XML_READER_TYPE_WHITESPACE.rawValue), Int32(XML_READER_TYPE_CDATA.rawValue):
+                Int32(XML_READER_TYPE_WHITESPACE.rawValue), Int32(XML_READER_TYPE_CDATA.rawValue):
                 if inText, !stack.isEmpty, let value = xmlTextReaderConstValue(reader) {
                     stack[stack.count - 1].text += String(cString: value)
                 }
@@ -77,8 +81,9 @@ struct WordprocessingMLReader {
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 64 << 10)) ?? Data()
         for marker in ["<!DOCTYPE", "<!ENTITY"] where head.range(of: Data(marker.utf8)) != nil {
-            throw JobError(.xmlForbidden, "document.xml declares a DOCTYPE; DTDs and entities are not allowed",
-                           details: ["marker": marker])
+            throw JobError(
+                .xmlForbidden, "document.xml declares a DOCTYPE; DTDs and entities are not allowed",
+                details: ["marker": marker])
         }
     }
 

@@ -25,29 +25,32 @@ public enum FormatDetector {
 
     static func reconcile(content: Content, claimed: FileFormat?, fileName: String) throws -> FileFormat {
         func mismatch(_ what: String) -> JobError {
-            JobError(.formatMismatch, "\(fileName) is named .\(claimed?.rawValue ?? "?") but its content looks like \(what)",
-                     details: ["file": fileName, "claimed": claimed?.rawValue ?? "", "detected": what])
+            JobError(
+                .formatMismatch, "\(fileName) is named .\(claimed?.rawValue ?? "?") but its content looks like \(what)",
+                details: ["file": fileName, "claimed": claimed?.rawValue ?? "", "detected": what])
         }
         if content == .encryptedOOXML {
             throw JobError(.encryptedFile, "\(fileName) is a password-protected Office file", details: ["file": fileName])
         }
-        let detected: FileFormat? = switch content {
-        case .xlsx: .xlsx
-        case .docx: .docx
-        case .ole: .xls
-        case .pdf: .pdf
-        case .json: .json
-        case .ndjson: .ndjson
-        case .html: .html
-        case .text: nil
-        case .zip, .binary, .encryptedOOXML: nil
-        }
+        let detected: FileFormat? =
+            switch content {
+            case .xlsx: .xlsx
+            case .docx: .docx
+            case .ole: .xls
+            case .pdf: .pdf
+            case .json: .json
+            case .ndjson: .ndjson
+            case .html: .html
+            case .text: nil
+            case .zip, .binary, .encryptedOOXML: nil
+            }
         let isText = [.json, .ndjson, .html, .text].contains(content)
-        let describe: String = switch content {
-        case .zip: "a ZIP archive"
-        case .binary: "binary data"
-        default: detected?.rawValue ?? "text"
-        }
+        let describe: String =
+            switch content {
+            case .zip: "a ZIP archive"
+            case .binary: "binary data"
+            default: detected?.rawValue ?? "text"
+            }
         guard let claimed else {
             if let detected { return detected }
             throw JobError(.unsupportedFormat, "unsupported file type: \(fileName)", details: ["file": fileName, "detected": describe])
@@ -94,7 +97,8 @@ public enum FormatDetector {
         if rest.starts(with: Array("%PDF-".utf8)) { return .pdf }
         let lowerPrefix = String(decoding: rest.prefix(1024), as: UTF8.self).lowercased()
         if lowerPrefix.hasPrefix("<!doctype html") || lowerPrefix.hasPrefix("<html")
-            || (lowerPrefix.hasPrefix("<") && lowerPrefix.contains("<html")) {
+            || (lowerPrefix.hasPrefix("<") && lowerPrefix.contains("<html"))
+        {
             return .html
         }
         if rest.first == UInt8(ascii: "{") && looksLikeNDJSON(rest, truncated: head.count == 64 * 1024) { return .ndjson }

@@ -21,20 +21,24 @@ public enum ColumnMapper {
             switch ref {
             case .index(let i):
                 guard headers.indices.contains(i) else {
-                    throw JobError(.invalidConfig,
-                                   "column_mapping: column index \(i) for '\(field.rawValue)' is out of range (\(headers.count) columns: \(available))",
-                                   details: ["field": field.rawValue, "available": available])
+                    throw JobError(
+                        .invalidConfig,
+                        "column_mapping: column index \(i) for '\(field.rawValue)' is out of range (\(headers.count) columns: \(available))",
+                        details: ["field": field.rawValue, "available": available])
                 }
                 index = i
             case .name(let name):
                 if let exact = headers.firstIndex(of: name) {
                     index = exact
-                } else if let loose = headers.firstIndex(where: { FieldAliases.normalize($0) == FieldAliases.normalize(name) && !FieldAliases.normalize(name).isEmpty }) {
+                } else if let loose = headers.firstIndex(where: {
+                    FieldAliases.normalize($0) == FieldAliases.normalize(name) && !FieldAliases.normalize(name).isEmpty
+                }) {
                     index = loose
                 } else {
-                    throw JobError(.invalidConfig,
-                                   "column_mapping: header '\(name)' for '\(field.rawValue)' not found; available headers: \(available)",
-                                   details: ["field": field.rawValue, "header": name, "available": available])
+                    throw JobError(
+                        .invalidConfig,
+                        "column_mapping: header '\(name)' for '\(field.rawValue)' not found; available headers: \(available)",
+                        details: ["field": field.rawValue, "header": name, "available": available])
                 }
             }
             fieldToIndex[field.rawValue] = index

@@ -11,7 +11,8 @@ public enum ColumnRef: Sendable, Hashable, Codable {
         } else if let name = try? container.decode(String.self) {
             self = .name(name)
         } else {
-            throw DecodingError.dataCorruptedError(in: container,
+            throw DecodingError.dataCorruptedError(
+                in: container,
                 debugDescription: "a column reference must be a header name (string) or a 0-based index (integer)")
         }
     }

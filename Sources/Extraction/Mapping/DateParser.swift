@@ -33,7 +33,8 @@ public enum DateParser {
     public static func excelSerial(_ text: String) -> String? {
         let integerText = text.split(separator: ".", maxSplits: 1).first.map(String.init) ?? text
         guard !integerText.isEmpty, integerText.allSatisfy(\.isASCII), let serial = Int(integerText),
-              (1...2_958_465).contains(serial) else { return nil }
+            (1...2_958_465).contains(serial)
+        else { return nil }
         if text.contains("."), Double(text) == nil { return nil }
         // Excel counts 1900-02-29 (serial 60), which never existed; serials after it are shifted by one.
         let days = serial > 60 ? serial - 25_569 : serial - 25_568
@@ -93,7 +94,8 @@ public enum DateParser {
             }
         }
         guard i == chars.count, let year, let month, let day, (1...12).contains(month),
-              (1...daysInMonth(year, month)).contains(day) else { return nil }
+            (1...daysInMonth(year, month)).contains(day)
+        else { return nil }
         return iso(year, month, day)
     }
 

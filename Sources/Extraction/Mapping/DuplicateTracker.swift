@@ -31,8 +31,10 @@ public struct DuplicateTracker: Sendable {
         }
         if isDuplicate {
             duplicateCount += 1
-            row.issues.append(RowIssue(column: "sku", code: RowIssue.Code.duplicateSku,
-                                       message: "SKU '\(sku.prefix(100))' appears more than once", severity: .warning))
+            row.issues.append(
+                RowIssue(
+                    column: "sku", code: RowIssue.Code.duplicateSku,
+                    message: "SKU '\(sku.prefix(100))' appears more than once", severity: .warning))
         }
         return isDuplicate
     }

@@ -16,8 +16,9 @@ extension KeyedDecodingContainer where Key == DynamicCodingKey {
     /// Throws `.invalidConfig` naming the first key not in `allowed` (`context` prefixes the message).
     func rejectUnknownKeys(allowed: Set<String>, context: String) throws {
         for key in allFieldsSorted where !allowed.contains(key) {
-            throw JobError(.invalidConfig, "unknown field '\(key)' in \(context)",
-                           details: ["field": key, "allowed": allowed.sorted().joined(separator: ", ")])
+            throw JobError(
+                .invalidConfig, "unknown field '\(key)' in \(context)",
+                details: ["field": key, "allowed": allowed.sorted().joined(separator: ", ")])
         }
     }
 

@@ -14,18 +14,22 @@ extension ExtractionConfig {
         self.init()
         supplierId = try container.value(String.self, "supplier_id", context: ctx, expected: "a string")
 
-        if let mapping = try container.value([String: ColumnRef].self, "column_mapping", context: ctx,
-                                             expected: "an object of field → header name or column index") {
+        if let mapping = try container.value(
+            [String: ColumnRef].self, "column_mapping", context: ctx,
+            expected: "an object of field → header name or column index")
+        {
             var normalized: [String: ColumnRef] = [:]
             for (field, ref) in mapping {
                 guard let canonical = CanonicalField(configName: field) else {
-                    throw JobError(.invalidConfig,
-                                   "column_mapping: unknown field '\(field)'; expected one of \(CanonicalField.allCases.map(\.rawValue).joined(separator: ", "))",
-                                   details: ["field": field])
+                    throw JobError(
+                        .invalidConfig,
+                        "column_mapping: unknown field '\(field)'; expected one of \(CanonicalField.allCases.map(\.rawValue).joined(separator: ", "))",
+                        details: ["field": field])
                 }
                 if case .index(let index) = ref, index < 0 {
-                    throw JobError(.invalidConfig, "column_mapping: column index for '\(field)' must be ≥ 0",
-                                   details: ["field": field])
+                    throw JobError(
+                        .invalidConfig, "column_mapping: column index for '\(field)' must be ≥ 0",
+                        details: ["field": field])
                 }
                 normalized[canonical.rawValue] = ref
             }
@@ -49,8 +53,9 @@ extension ExtractionConfig {
                         error.details["index"] = "\(position)"
                         throw error
                     } catch {
-                        throw JobError(.invalidConfig, "transformations[\(position)] must be an object with a 'type'",
-                                       details: ["index": "\(position)"])
+                        throw JobError(
+                            .invalidConfig, "transformations[\(position)] must be an object with a 'type'",
+                            details: ["index": "\(position)"])
                     }
                 }
                 transformations = items
@@ -59,8 +64,9 @@ extension ExtractionConfig {
 
         if let mode = try container.value(String.self, "validation_mode", context: ctx, expected: "'strict' or 'lenient'") {
             guard let parsed = ValidationMode(rawValue: mode.lowercased()) else {
-                throw JobError(.invalidConfig, "validation_mode must be 'strict' or 'lenient', got '\(mode)'",
-                               details: ["field": "validation_mode"])
+                throw JobError(
+                    .invalidConfig, "validation_mode must be 'strict' or 'lenient', got '\(mode)'",
+                    details: ["field": "validation_mode"])
             }
             validationMode = parsed
         }
@@ -80,15 +86,17 @@ extension ExtractionConfig {
         if let raw = try container.value(String.self, "delimiter", context: ctx, expected: "a one-character string") {
             let value = ["tab": "\t", "\\t": "\t"][raw.lowercased()] ?? raw
             guard value.count == 1, value != "\"", value != "\n", value != "\r" else {
-                throw JobError(.invalidConfig, "delimiter must be a single character (or \"tab\"), got '\(raw)'",
-                               details: ["field": "delimiter"])
+                throw JobError(
+                    .invalidConfig, "delimiter must be a single character (or \"tab\"), got '\(raw)'",
+                    details: ["field": "delimiter"])
             }
             delimiter = value
         }
         if let raw = try container.value(String.self, "currency", context: ctx, expected: "a 3-letter ISO code") {
             guard let code = CurrencyCode.normalize(raw) else {
-                throw JobError(.invalidConfig, "currency must be a 3-letter ISO 4217 code, got '\(raw)'",
-                               details: ["field": "currency"])
+                throw JobError(
+                    .invalidConfig, "currency must be a 3-letter ISO 4217 code, got '\(raw)'",
+                    details: ["field": "currency"])
             }
             currency = code
         }

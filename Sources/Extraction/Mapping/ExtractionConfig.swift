@@ -35,10 +35,12 @@ public struct ExtractionConfig: Sendable, Codable, Hashable {
         "delimiter", "currency", "required_fields",
     ]
 
-    public init(supplierId: String? = nil, columnMapping: [String: ColumnRef]? = nil,
-                transformations: [Transformation] = [], validationMode: ValidationMode = .lenient,
-                headerRow: Int? = nil, skipRows: Int? = nil, sheet: String? = nil, delimiter: String? = nil,
-                currency: String? = nil, requiredFields: [String]? = nil) {
+    public init(
+        supplierId: String? = nil, columnMapping: [String: ColumnRef]? = nil,
+        transformations: [Transformation] = [], validationMode: ValidationMode = .lenient,
+        headerRow: Int? = nil, skipRows: Int? = nil, sheet: String? = nil, delimiter: String? = nil,
+        currency: String? = nil, requiredFields: [String]? = nil
+    ) {
         self.supplierId = supplierId
         self.columnMapping = columnMapping
         self.transformations = transformations

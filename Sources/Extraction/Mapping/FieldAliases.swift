@@ -4,44 +4,98 @@ import Foundation
 /// `FieldAliases.normalize`.
 enum FieldAliases {
     static let table: [(CanonicalField, [String])] = [
-        (.sku, ["SKU", "Item No", "Item Number", "Item #", "Item Code", "Article", "Article No", "Article Number",
+        (
+            .sku,
+            [
+                "SKU", "Item No", "Item Number", "Item #", "Item Code", "Article", "Article No", "Article Number",
                 "Art.-Nr.", "Art Nr", "Artikelnummer", "Artikel-Nr.", "Artikel", "Part Number", "Part No", "Part #",
                 "Product Code", "Product ID", "Product No", "Code", "Ref", "Reference", "Référence", "Réf.",
-                "Code article", "Referencia", "Código", "Artikelnr", "Artikelcode", "Productcode", "Id"]),
-        (.supplierSku, ["Supplier SKU", "Supplier Code", "Vendor SKU", "Vendor Code", "Supplier Part Number",
-                        "Mfr Part No", "MPN", "Manufacturer Part Number", "Lieferantenartikelnummer", "Herstellernummer",
-                        "Réf. fournisseur", "Référence fournisseur", "Ref. proveedor", "Leveranciersnummer"]),
-        (.price, ["Price", "Unit Price", "Net Price", "List Price", "Price Net", "Sales Price", "Cost", "Unit Cost",
-                  "Preis", "Einzelpreis", "Nettopreis", "Listenpreis", "VK", "EK", "Prix", "Prix unitaire", "Prix HT",
-                  "Tarif", "Precio", "Precio unitario", "Prijs", "Stukprijs", "Eenheidsprijs", "Netto prijs"]),
+                "Code article", "Referencia", "Código", "Artikelnr", "Artikelcode", "Productcode", "Id",
+            ]
+        ),
+        (
+            .supplierSku,
+            [
+                "Supplier SKU", "Supplier Code", "Vendor SKU", "Vendor Code", "Supplier Part Number",
+                "Mfr Part No", "MPN", "Manufacturer Part Number", "Lieferantenartikelnummer", "Herstellernummer",
+                "Réf. fournisseur", "Référence fournisseur", "Ref. proveedor", "Leveranciersnummer",
+            ]
+        ),
+        (
+            .price,
+            [
+                "Price", "Unit Price", "Net Price", "List Price", "Price Net", "Sales Price", "Cost", "Unit Cost",
+                "Preis", "Einzelpreis", "Nettopreis", "Listenpreis", "VK", "EK", "Prix", "Prix unitaire", "Prix HT",
+                "Tarif", "Precio", "Precio unitario", "Prijs", "Stukprijs", "Eenheidsprijs", "Netto prijs",
+            ]
+        ),
         (.currency, ["Currency", "Cur", "Curr", "Ccy", "Währung", "Devise", "Monnaie", "Moneda", "Divisa", "Valuta"]),
-        (.quantity, ["Qty", "Quantity", "Stock", "Qty Available", "Available", "On Hand", "Inventory", "Menge",
-                     "Bestand", "Lagerbestand", "Anzahl", "Quantité", "Qté", "Cantidad", "Existencias", "Aantal",
-                     "Voorraad", "Hoeveelheid"]),
+        (
+            .quantity,
+            [
+                "Qty", "Quantity", "Stock", "Qty Available", "Available", "On Hand", "Inventory", "Menge",
+                "Bestand", "Lagerbestand", "Anzahl", "Quantité", "Qté", "Cantidad", "Existencias", "Aantal",
+                "Voorraad", "Hoeveelheid",
+            ]
+        ),
         (.unit, ["Unit", "UOM", "Unit of Measure", "Einheit", "Mengeneinheit", "ME", "Unité", "Unidad", "Eenheid"]),
-        (.category, ["Category", "Product Category", "Group", "Product Group", "Kategorie", "Warengruppe",
-                     "Produktgruppe", "Catégorie", "Famille", "Categoría", "Familia", "Categorie", "Productgroep"]),
-        (.brand, ["Brand", "Manufacturer", "Make", "Marke", "Hersteller", "Marque", "Fabricant", "Marca",
-                  "Fabricante", "Merk", "Fabrikant"]),
-        (.barcode, ["Barcode", "EAN", "EAN13", "EAN Code", "GTIN", "UPC", "Bar Code", "Strichcode", "Code EAN",
-                    "Code-barres", "Código de barras", "Streepjescode"]),
-        (.minOrderQty, ["MOQ", "Min Order Qty", "Minimum Order Quantity", "Min Qty", "Mindestbestellmenge",
-                        "Mindestmenge", "Quantité minimum", "Cantidad mínima", "Minimale afname"]),
-        (.packSize, ["Pack Size", "Pack", "Package Size", "Case Pack", "Packaging", "VPE", "Verpackungseinheit",
-                     "Conditionnement", "Colisage", "Embalaje", "Verpakking"]),
-        (.vatRate, ["VAT", "VAT Rate", "VAT %", "Tax Rate", "Tax", "MwSt", "MwSt.-Satz", "USt", "Steuersatz", "TVA",
-                    "Taux TVA", "IVA", "BTW", "BTW-tarief"]),
+        (
+            .category,
+            [
+                "Category", "Product Category", "Group", "Product Group", "Kategorie", "Warengruppe",
+                "Produktgruppe", "Catégorie", "Famille", "Categoría", "Familia", "Categorie", "Productgroep",
+            ]
+        ),
+        (
+            .brand,
+            [
+                "Brand", "Manufacturer", "Make", "Marke", "Hersteller", "Marque", "Fabricant", "Marca",
+                "Fabricante", "Merk", "Fabrikant",
+            ]
+        ),
+        (
+            .barcode,
+            [
+                "Barcode", "EAN", "EAN13", "EAN Code", "GTIN", "UPC", "Bar Code", "Strichcode", "Code EAN",
+                "Code-barres", "Código de barras", "Streepjescode",
+            ]
+        ),
+        (
+            .minOrderQty,
+            [
+                "MOQ", "Min Order Qty", "Minimum Order Quantity", "Min Qty", "Mindestbestellmenge",
+                "Mindestmenge", "Quantité minimum", "Cantidad mínima", "Minimale afname",
+            ]
+        ),
+        (
+            .packSize,
+            [
+                "Pack Size", "Pack", "Package Size", "Case Pack", "Packaging", "VPE", "Verpackungseinheit",
+                "Conditionnement", "Colisage", "Embalaje", "Verpakking",
+            ]
+        ),
+        (
+            .vatRate,
+            [
+                "VAT", "VAT Rate", "VAT %", "Tax Rate", "Tax", "MwSt", "MwSt.-Satz", "USt", "Steuersatz", "TVA",
+                "Taux TVA", "IVA", "BTW", "BTW-tarief",
+            ]
+        ),
     ]
 
     /// Aliases meaning a short product name.
-    static let nameAliases = ["Name", "Product Name", "Product", "Item Name", "Item", "Title", "Product Title",
-                              "Bezeichnung", "Artikelbezeichnung", "Produktname", "Artikelname", "Kurztext",
-                              "Désignation", "Nom", "Nom du produit", "Libellé", "Nombre", "Producto", "Naam",
-                              "Productnaam", "Artikelnaam"]
+    static let nameAliases = [
+        "Name", "Product Name", "Product", "Item Name", "Item", "Title", "Product Title",
+        "Bezeichnung", "Artikelbezeichnung", "Produktname", "Artikelname", "Kurztext",
+        "Désignation", "Nom", "Nom du produit", "Libellé", "Nombre", "Producto", "Naam",
+        "Productnaam", "Artikelnaam",
+    ]
     /// Aliases meaning a description (used for `name` when no name column exists).
-    static let descriptionAliases = ["Description", "Product Description", "Item Description", "Long Description",
-                                     "Details", "Beschreibung", "Langtext", "Artikelbeschreibung", "Descriptif",
-                                     "Descripción", "Omschrijving", "Beschrijving"]
+    static let descriptionAliases = [
+        "Description", "Product Description", "Item Description", "Long Description",
+        "Details", "Beschreibung", "Langtext", "Artikelbeschreibung", "Descriptif",
+        "Descripción", "Omschrijving", "Beschrijving",
+    ]
 
     /// Normalized alias → field, built once.
     static let lookup: [String: CanonicalField] = {

@@ -104,7 +104,7 @@ public enum NumberParser {
         } else if dots == 1 {
             decimalSeparator = "."
         } else {
-            decimalSeparator = nil // zero separators, or repeated ones (grouping)
+            decimalSeparator = nil  // zero separators, or repeated ones (grouping)
         }
 
         // Split into integer and fraction, validating grouping (groups after the first have 3 digits).

@@ -80,8 +80,9 @@ public struct RowProcessor: Sendable {
         var inferredCurrency: String?
         var normalizedNumbers = Set<String>()
         for transformation in config.transformations {
-            apply(transformation, values: &values, extra: &row.extra, issues: &row.issues,
-                  inferredCurrency: &inferredCurrency, normalizedNumbers: &normalizedNumbers)
+            apply(
+                transformation, values: &values, extra: &row.extra, issues: &row.issues,
+                inferredCurrency: &inferredCurrency, normalizedNumbers: &normalizedNumbers)
         }
         finish(&row, inferredCurrency: inferredCurrency) { position in values[CanonicalField.allCases[position].rawValue] }
         return row
@@ -89,8 +90,10 @@ public struct RowProcessor: Sendable {
 
     // MARK: Transformations
 
-    private func apply(_ transformation: Transformation, values: inout [String: String], extra: inout [String: String],
-                       issues: inout [RowIssue], inferredCurrency: inout String?, normalizedNumbers: inout Set<String>) {
+    private func apply(
+        _ transformation: Transformation, values: inout [String: String], extra: inout [String: String],
+        issues: inout [RowIssue], inferredCurrency: inout String?, normalizedNumbers: inout Set<String>
+    ) {
         func update(_ field: String, _ change: (String) -> String?) {
             if CanonicalField(rawValue: field) != nil || extra[field] == nil {
                 values[field] = change(values[field] ?? "")
@@ -125,10 +128,13 @@ public struct RowProcessor: Sendable {
                 guard !value.isEmpty else { return value }
                 let range = NSRange(value.startIndex..., in: value)
                 guard let match = regex.firstMatch(in: value, range: range),
-                      let captured = Range(match.range(at: group), in: value) else {
-                    issues.append(RowIssue(column: field, code: RowIssue.Code.transformFailed,
-                                           message: "pattern '\(pattern)' did not match '\(value.prefix(100))'",
-                                           severity: .warning))
+                    let captured = Range(match.range(at: group), in: value)
+                else {
+                    issues.append(
+                        RowIssue(
+                            column: field, code: RowIssue.Code.transformFailed,
+                            message: "pattern '\(pattern)' did not match '\(value.prefix(100))'",
+                            severity: .warning))
                     return nil
                 }
                 return String(value[captured])
@@ -137,9 +143,11 @@ public struct RowProcessor: Sendable {
             update(field) { value in
                 guard !value.trimmingWhitespace().isEmpty else { return value }
                 guard let parsed = NumberParser.parseDetailed(value, decimalComma: decimalComma) else {
-                    issues.append(RowIssue(column: field, code: RowIssue.Code.invalidNumber,
-                                           message: "'\(value.prefix(100))' is not a number",
-                                           severity: isSeriousField(field) ? .error : .warning))
+                    issues.append(
+                        RowIssue(
+                            column: field, code: RowIssue.Code.invalidNumber,
+                            message: "'\(value.prefix(100))' is not a number",
+                            severity: isSeriousField(field) ? .error : .warning))
                     return nil
                 }
                 if field == "price", inferredCurrency == nil { inferredCurrency = parsed.currency }
@@ -150,9 +158,11 @@ public struct RowProcessor: Sendable {
             update(field) { value in
                 guard !value.trimmingWhitespace().isEmpty else { return value }
                 guard let date = DateParser.parse(value, format: format) else {
-                    issues.append(RowIssue(column: field, code: RowIssue.Code.invalidDate,
-                                           message: "'\(value.prefix(100))' is not a date in format '\(format)'",
-                                           severity: isSeriousField(field) ? .error : .warning))
+                    issues.append(
+                        RowIssue(
+                            column: field, code: RowIssue.Code.invalidDate,
+                            message: "'\(value.prefix(100))' is not a date in format '\(format)'",
+                            severity: isSeriousField(field) ? .error : .warning))
                     return nil
                 }
                 return date
@@ -163,9 +173,11 @@ public struct RowProcessor: Sendable {
                 // Before parse_number ran, honour its decimal_comma; afterwards the value is plain "1234.5".
                 let comma = normalizedNumbers.contains(field) ? nil : decimalCommaByField[field]
                 guard let parsed = NumberParser.parseDetailed(value, decimalComma: comma) else {
-                    issues.append(RowIssue(column: field, code: RowIssue.Code.invalidNumber,
-                                           message: "'\(value.prefix(100))' is not a number (multiply)",
-                                           severity: isSeriousField(field) ? .error : .warning))
+                    issues.append(
+                        RowIssue(
+                            column: field, code: RowIssue.Code.invalidNumber,
+                            message: "'\(value.prefix(100))' is not a number (multiply)",
+                            severity: isSeriousField(field) ? .error : .warning))
                     return nil
                 }
                 if field == "price", inferredCurrency == nil { inferredCurrency = parsed.currency }
@@ -186,9 +198,11 @@ public struct RowProcessor: Sendable {
             guard let value = value(field.position)?.trimmingWhitespaceFast(), !value.isEmpty else { return nil }
             if value.hasMoreCharacters(than: field.maxLength) {
                 let isIdentifier = field == .sku || field == .barcode || field == .supplierSku
-                row.issues.append(RowIssue(column: field.rawValue, code: RowIssue.Code.tooLong,
-                                           message: "\(value.count) characters, over the limit of \(field.maxLength)",
-                                           severity: isIdentifier ? .error : .warning))
+                row.issues.append(
+                    RowIssue(
+                        column: field.rawValue, code: RowIssue.Code.tooLong,
+                        message: "\(value.count) characters, over the limit of \(field.maxLength)",
+                        severity: isIdentifier ? .error : .warning))
                 return String(value.prefix(field.maxLength))
             }
             return value
@@ -202,8 +216,10 @@ public struct RowProcessor: Sendable {
             // Values normalized by parse_number/multiply are plain; otherwise decimal commas are auto-detected.
             guard let parsed = NumberParser.parseDetailed(raw) else {
                 if !row.issues.contains(where: { $0.column == field.rawValue && $0.code == RowIssue.Code.invalidNumber }) {
-                    row.issues.append(RowIssue(column: field.rawValue, code: RowIssue.Code.invalidNumber,
-                                               message: "'\(raw.prefix(100))' is not a number", severity: severity))
+                    row.issues.append(
+                        RowIssue(
+                            column: field.rawValue, code: RowIssue.Code.invalidNumber,
+                            message: "'\(raw.prefix(100))' is not a number", severity: severity))
                 }
                 return nil
             }
@@ -230,17 +246,21 @@ public struct RowProcessor: Sendable {
         row.quantityText = quantityText
 
         if let price = row.price, price < 0 {
-            row.issues.append(RowIssue(column: "price", code: RowIssue.Code.negativePrice,
-                                       message: "price \(NumberParser.format(price)) is negative", severity: .error))
+            row.issues.append(
+                RowIssue(
+                    column: "price", code: RowIssue.Code.negativePrice,
+                    message: "price \(NumberParser.format(price)) is negative", severity: .error))
         }
 
         if let rawCurrency = text(.currency) {
             if let code = CurrencyCode.normalize(rawCurrency) {
                 row.currency = code
             } else {
-                row.issues.append(RowIssue(column: "currency", code: RowIssue.Code.invalidCurrency,
-                                           message: "'\(rawCurrency.prefix(20))' is not a 3-letter ISO currency code",
-                                           severity: .error))
+                row.issues.append(
+                    RowIssue(
+                        column: "currency", code: RowIssue.Code.invalidCurrency,
+                        message: "'\(rawCurrency.prefix(20))' is not a 3-letter ISO currency code",
+                        severity: .error))
             }
         } else {
             row.currency = inferredCurrency ?? config.currency
@@ -268,8 +288,10 @@ public struct RowProcessor: Sendable {
         for field in requiredFields where !isPresent(field) {
             // A value that failed to parse already carries its own error.
             guard !row.issues.contains(where: { $0.column == field && $0.severity == .error }) else { continue }
-            row.issues.append(RowIssue(column: field, code: RowIssue.Code.required,
-                                       message: "required field '\(field)' is empty", severity: .error))
+            row.issues.append(
+                RowIssue(
+                    column: field, code: RowIssue.Code.required,
+                    message: "required field '\(field)' is empty", severity: .error))
         }
     }
 
@@ -279,9 +301,12 @@ public struct RowProcessor: Sendable {
     /// `JobError(.validationError, "row 12, column price: …", details: row/column/code/reason)`.
     public func validationFailure(for row: ProcessedRow, mode: ValidationMode) -> JobError? {
         guard mode == .strict, let issue = row.firstError else { return nil }
-        return JobError(.validationError, "row \(row.rowNumber), column \(issue.column): \(issue.message)",
-                        details: ["row": "\(row.rowNumber)", "column": issue.column, "code": issue.code,
-                                  "reason": issue.message])
+        return JobError(
+            .validationError, "row \(row.rowNumber), column \(issue.column): \(issue.message)",
+            details: [
+                "row": "\(row.rowNumber)", "column": issue.column, "code": issue.code,
+                "reason": issue.message,
+            ])
     }
 
     /// `validationFailure(for:mode:)` with the config's `validation_mode`.

@@ -45,12 +45,14 @@ extension Transformation {
             do {
                 regex = try NSRegularExpression(pattern: pattern)
             } catch {
-                throw JobError(.invalidConfig, "\(context): invalid regular expression '\(pattern)'",
-                               details: ["pattern": pattern])
+                throw JobError(
+                    .invalidConfig, "\(context): invalid regular expression '\(pattern)'",
+                    details: ["pattern": pattern])
             }
             guard group >= 0, group <= regex.numberOfCaptureGroups else {
-                throw JobError(.invalidConfig,
-                               "\(context): group \(group) does not exist (pattern has \(regex.numberOfCaptureGroups))")
+                throw JobError(
+                    .invalidConfig,
+                    "\(context): group \(group) does not exist (pattern has \(regex.numberOfCaptureGroups))")
             }
             self = .regexExtract(field: try field(required: true) ?? "", pattern: pattern, group: group)
         case "parse_number":
@@ -61,8 +63,9 @@ extension Transformation {
             try container.rejectUnknownKeys(allowed: ["type", "field", "format"], context: context)
             let format = try string("format") ?? "auto"
             guard DateParser.isValidFormat(format) else {
-                throw JobError(.invalidConfig,
-                               "\(context): unsupported format '\(format)' (use tokens yyyy, yy, MM, M, dd, d, or 'excel'/'auto')")
+                throw JobError(
+                    .invalidConfig,
+                    "\(context): unsupported format '\(format)' (use tokens yyyy, yy, MM, M, dd, d, or 'excel'/'auto')")
             }
             self = .parseDate(field: try field(required: true) ?? "", format: format)
         case "multiply":
@@ -71,7 +74,8 @@ extension Transformation {
             if let number = try? container.decode(Decimal.self, forKey: DynamicCodingKey("by")) {
                 by = number
             } else if let text = try? container.decode(String.self, forKey: DynamicCodingKey("by")),
-                      let number = NumberParser.parse(text) {
+                let number = NumberParser.parse(text)
+            {
                 by = number
             } else {
                 throw JobError(.invalidConfig, "\(context) requires a numeric 'by'", details: ["field": "by"])
@@ -90,9 +94,10 @@ extension Transformation {
             }
             self = .defaultValue(field: try field(required: true) ?? "", value: value)
         default:
-            throw JobError(.invalidConfig,
-                           "unknown transformation type '\(type)'; expected trim, upper, lower, title, replace, regex_extract, parse_number, parse_date, multiply or default",
-                           details: ["type": type])
+            throw JobError(
+                .invalidConfig,
+                "unknown transformation type '\(type)'; expected trim, upper, lower, title, replace, regex_extract, parse_number, parse_date, multiply or default",
+                details: ["type": type])
         }
     }
 

@@ -29,7 +29,8 @@ public enum Transformation: Sendable, Hashable, Codable {
         switch self {
         case .trim(let field), .changeCase(_, let field): field
         case .replace(let field, _, _), .regexExtract(let field, _, _), .parseNumber(let field, _),
-             .parseDate(let field, _), .multiply(let field, _), .defaultValue(let field, _): field
+            .parseDate(let field, _), .multiply(let field, _), .defaultValue(let field, _):
+            field
         }
     }
 

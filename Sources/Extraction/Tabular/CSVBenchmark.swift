@@ -7,7 +7,8 @@ public enum CSVBenchmark {
         data.reserveCapacity(rows * 80 + 128)
         data.append(contentsOf: Array("id,name,city,amount,date,flag,code,note,qty,price\n".utf8))
         for r in 0..<rows {
-            let line = "\(r),name \(r % 977),\"Town, \(r % 31)\",\(r % 10_000).25,2024-01-\(10 + r % 18),true,C\(r % 4099),\"say \"\"hi\"\"\",\(r % 50),\(r % 1000).5\n"
+            let line =
+                "\(r),name \(r % 977),\"Town, \(r % 31)\",\(r % 10_000).25,2024-01-\(10 + r % 18),true,C\(r % 4099),\"say \"\"hi\"\"\",\(r % 50),\(r % 1000).5\n"
             data.append(contentsOf: Array(line.utf8))
         }
         var parser = CSVParser(delimiter: UInt8(ascii: ","), maxRecordBytes: 1 << 20, maxFields: 1000)
@@ -26,7 +27,9 @@ public enum CSVBenchmark {
                 }
                 offset = end
             }
-            try? parser.finish { _, f in seen += 1; checksum &+= f.count }
+            try? parser.finish { _, f in
+                seen += 1; checksum &+= f.count
+            }
         }
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

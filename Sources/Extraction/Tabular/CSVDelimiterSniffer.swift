@@ -8,7 +8,7 @@ enum CSVDelimiterSniffer {
     /// `sampleIsWholeFile` keeps the last line even without a line break.
     static func sniff(_ sample: UnsafeBufferPointer<UInt8>, sampleIsWholeFile: Bool) -> UInt8? {
         let n = min(sample.count, sampleBytes)
-        var perLine: [[Int]] = [] // per line, count per candidate
+        var perLine: [[Int]] = []  // per line, count per candidate
         var counts = [Int](repeating: 0, count: candidates.count)
         var inQuotes = false
         var lineHasContent = false

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Models
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A push-style, byte-level RFC 4180 parser: feed it chunks of UTF-8 (or single-byte) text, get records.
 ///
@@ -33,8 +34,10 @@ public struct CSVParser: Sendable {
     public private(set) var recordNumber = 0
 
     /// Creates a parser.
-    public init(delimiter: UInt8 = UInt8(ascii: ","), maxRecordBytes: Int = 1 << 20, maxFields: Int = 1000,
-                decoding: FieldDecoding = .utf8OrWindows1252) {
+    public init(
+        delimiter: UInt8 = UInt8(ascii: ","), maxRecordBytes: Int = 1 << 20, maxFields: Int = 1000,
+        decoding: FieldDecoding = .utf8OrWindows1252
+    ) {
         self.delimiter = delimiter
         self.maxRecordBytes = maxRecordBytes
         self.maxFields = maxFields
@@ -123,8 +126,9 @@ public struct CSVParser: Sendable {
     public mutating func finish(onRecord: (_ recordNumber: Int, _ fields: [String]) throws -> Void) throws {
         switch state {
         case .quoted:
-            throw JobError(.malformedFile, "unterminated quoted field in record \(recordNumber + 1)",
-                           details: ["row": String(recordNumber + 1), "column": String(fieldEnds.count + 1)])
+            throw JobError(
+                .malformedFile, "unterminated quoted field in record \(recordNumber + 1)",
+                details: ["row": String(recordNumber + 1), "column": String(fieldEnds.count + 1)])
         case .afterCR:
             state = .fieldStart
         case .fieldStart:
@@ -151,8 +155,9 @@ public struct CSVParser: Sendable {
     @inline(__always)
     private mutating func append(_ p: UnsafePointer<UInt8>, _ count: Int) throws {
         if record.count + fieldEnds.count + count > maxRecordBytes {
-            throw JobError(.rowTooLong, "record \(recordNumber + 1) is longer than \(maxRecordBytes) bytes",
-                           details: ["row": String(recordNumber + 1), "column": String(fieldEnds.count + 1), "limit": String(maxRecordBytes)])
+            throw JobError(
+                .rowTooLong, "record \(recordNumber + 1) is longer than \(maxRecordBytes) bytes",
+                details: ["row": String(recordNumber + 1), "column": String(fieldEnds.count + 1), "limit": String(maxRecordBytes)])
         }
         record.append(contentsOf: UnsafeBufferPointer(start: p, count: count))
     }

@@ -58,7 +58,7 @@ public struct CSVReader: TabularReader {
         let decoding: FieldDecoding
         switch hint {
         case .auto: decoding = .utf8OrWindows1252
-        case .utf8: decoding = .utf8OrWindows1252 // BOM says UTF-8, but stay tolerant of stray CP1252 bytes
+        case .utf8: decoding = .utf8OrWindows1252  // BOM says UTF-8, but stay tolerant of stray CP1252 bytes
         case .windows1252: decoding = .windows1252
         case .utf16LE: decoding = .utf8; transcoder = UTF16StreamTranscoder(bigEndian: false)
         case .utf16BE: decoding = .utf8; transcoder = UTF16StreamTranscoder(bigEndian: true)
@@ -81,10 +81,12 @@ public struct CSVReader: TabularReader {
         }
         func parse(_ bytes: UnsafeBufferPointer<UInt8>, isLast: Bool) throws {
             if parser == nil {
-                let delimiter = options.delimiter ?? defaultDelimiter
+                let delimiter =
+                    options.delimiter ?? defaultDelimiter
                     ?? CSVDelimiterSniffer.sniff(bytes, sampleIsWholeFile: isLast) ?? UInt8(ascii: ",")
-                parser = CSVParser(delimiter: delimiter, maxRecordBytes: limits.maxRowBytes,
-                                   maxFields: limits.maxColumns, decoding: decoding)
+                parser = CSVParser(
+                    delimiter: delimiter, maxRecordBytes: limits.maxRowBytes,
+                    maxFields: limits.maxColumns, decoding: decoding)
             }
             try parser?.feed(bytes, onRecord: deliver)
         }

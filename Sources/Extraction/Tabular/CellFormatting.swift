@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Spreadsheet number → text without float noise.
@@ -76,9 +76,9 @@ enum ExcelDate {
         var days = totalSeconds / 86400
         totalSeconds -= days * 86400
         if date1904 {
-            days += 1462 // 1904-01-01 is serial 1462 in the 1900 system
+            days += 1462  // 1904-01-01 is serial 1462 in the 1900 system
         } else if days < 60 {
-            days += 1 // Excel's fictitious 1900-02-29
+            days += 1  // Excel's fictitious 1900-02-29
         }
         // days since 1899-12-30 → civil date
         let (y, m, d) = civil(fromDaysSinceEpoch: days - 25569)

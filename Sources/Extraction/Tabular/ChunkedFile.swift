@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Models
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A read-only file read in fixed-size chunks into one reused buffer (constant memory).
 final class ChunkedFile {
@@ -38,7 +39,9 @@ final class ChunkedFile {
     /// Throws `.fileTooLarge` / `.emptyFile` according to `limits`.
     func checkSize(_ limits: ExtractionLimits) throws {
         if size > limits.maxFileBytes {
-            throw JobError(.fileTooLarge, "file is \(size) bytes, limit \(limits.maxFileBytes)", details: ["bytes": String(size), "limit": String(limits.maxFileBytes)])
+            throw JobError(
+                .fileTooLarge, "file is \(size) bytes, limit \(limits.maxFileBytes)",
+                details: ["bytes": String(size), "limit": String(limits.maxFileBytes)])
         }
         if size == 0 { throw JobError(.emptyFile, "file is empty") }
     }

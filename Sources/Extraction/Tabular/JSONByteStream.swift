@@ -36,7 +36,8 @@ final class JSONByteStream {
         pos += 1
         if b == 0x0A { newlines += 1 }
         if bufStart + Int64(pos) > limit {
-            throw JobError(.rowTooLong, "record \(limitRow) is longer than the row byte limit", details: ["row": String(limitRow), "offset": String(offset)])
+            throw JobError(
+                .rowTooLong, "record \(limitRow) is longer than the row byte limit", details: ["row": String(limitRow), "offset": String(offset)])
         }
         return b
     }

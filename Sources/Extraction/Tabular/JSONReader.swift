@@ -54,10 +54,10 @@ public struct JSONReader: TabularReader {
 
         var header: [String] = []
         var keyIndex: [String: Int] = [:]
-        var announced = 0 // header.count when last announced
+        var announced = 0  // header.count when last announced
         var buffered: [(Int, [(String, String)])] = []
         var streaming = false
-        try gate.admit(rowNumber: 0) // the header
+        try gate.admit(rowNumber: 0)  // the header
 
         func emit(_ number: Int, _ members: [(String, String)]) throws {
             if header.count != announced {
@@ -137,7 +137,9 @@ public struct JSONReader: TabularReader {
                 _ = try stream.next()
                 var found = false
                 try parser.skipWhitespace()
-                if try stream.peek() == UInt8(ascii: "}") { _ = try stream.next() } else {
+                if try stream.peek() == UInt8(ascii: "}") {
+                    _ = try stream.next()
+                } else {
                     while true {
                         try parser.skipWhitespace()
                         let key = try parser.parseStringValue()

@@ -154,8 +154,11 @@ struct JSONRecordParser {
             guard let e = try stream.next() else { throw error("unterminated escape") }
             if raw {
                 out.append(b); out.append(e)
-                if e == UInt8(ascii: "u") { for _ in 0..<4 { guard let h = try stream.next(), hexValue(h) != nil else { throw error("invalid \\u escape") }; out.append(h) } }
-                else if !"\"\\/bfnrt".utf8.contains(e) { throw error("invalid escape") }
+                if e == UInt8(ascii: "u") {
+                    for _ in 0..<4 { guard let h = try stream.next(), hexValue(h) != nil else { throw error("invalid \\u escape") }; out.append(h) }
+                } else if !"\"\\/bfnrt".utf8.contains(e) {
+                    throw error("invalid escape")
+                }
                 continue
             }
             switch e {
@@ -174,8 +177,12 @@ struct JSONRecordParser {
                         guard try stream.next() == UInt8(ascii: "u") else { throw error("invalid surrogate pair") }
                         let lo = try hex4()
                         if lo >= 0xDC00 && lo <= 0xDFFF { v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00) } else { v = 0xFFFD }
-                    } else { v = 0xFFFD }
-                } else if v >= 0xDC00 && v <= 0xDFFF { v = 0xFFFD }
+                    } else {
+                        v = 0xFFFD
+                    }
+                } else if v >= 0xDC00 && v <= 0xDFFF {
+                    v = 0xFFFD
+                }
                 let scalar = Unicode.Scalar(v) ?? "\u{FFFD}"
                 out.append(contentsOf: Array(String(Character(scalar)).utf8))
             default:

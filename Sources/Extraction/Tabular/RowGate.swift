@@ -15,10 +15,13 @@ struct RowGate {
 
     /// Counts one delivered row (the first is the header) and enforces `maxRows`.
     mutating func admit(rowNumber: Int) throws {
-        if !sawHeader { sawHeader = true } else {
+        if !sawHeader {
+            sawHeader = true
+        } else {
             dataRows += 1
             if dataRows > limits.maxRows {
-                throw JobError(.rowLimitExceeded, "more than \(limits.maxRows) rows", details: ["row": String(rowNumber), "limit": String(limits.maxRows)])
+                throw JobError(
+                    .rowLimitExceeded, "more than \(limits.maxRows) rows", details: ["row": String(rowNumber), "limit": String(limits.maxRows)])
             }
         }
         try tick()
@@ -42,6 +45,8 @@ extension JobError {
     static var cancelledExtraction: JobError { JobError(.cancelled, "extraction cancelled") }
 
     static func tooManyColumns(_ count: Int, limit: Int, row: Int) -> JobError {
-        JobError(.rowTooLong, "row \(row) has more than \(limit) columns", details: ["row": String(row), "columns": String(count), "limit": String(limit), "reason": "columns"])
+        JobError(
+            .rowTooLong, "row \(row) has more than \(limit) columns",
+            details: ["row": String(row), "columns": String(count), "limit": String(limit), "reason": "columns"])
     }
 }

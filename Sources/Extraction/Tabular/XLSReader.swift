@@ -26,10 +26,12 @@ public struct XLSReader: TabularReader {
         var dirs: [URL] = []
         if let first = CommandLine.arguments.first { dirs.append(URL(fileURLWithPath: first).deletingLastPathComponent()) }
         if let exe = Bundle.main.executableURL { dirs.append(exe.deletingLastPathComponent()) }
-        if let link = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") { dirs.append(URL(fileURLWithPath: link).deletingLastPathComponent()) }
+        if let link = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            dirs.append(URL(fileURLWithPath: link).deletingLastPathComponent())
+        }
         for dir in dirs {
             var d = dir
-            for _ in 0..<4 { // also walk up out of a test bundle (…/x.xctest/Contents/MacOS)
+            for _ in 0..<4 {  // also walk up out of a test bundle (…/x.xctest/Contents/MacOS)
                 let candidate = d.appendingPathComponent("quarry-xls-dump").path
                 if fm.isExecutableFile(atPath: candidate) { return candidate }
                 d = d.deletingLastPathComponent()
@@ -116,7 +118,8 @@ public struct XLSReader: TabularReader {
             }
         }
         process.waitUntilExit()
-        let message = String(decoding: (try? stderr.fileHandleForReading.readToEnd()) ?? Data(), as: UTF8.self)
+        let message =
+            String(decoding: (try? stderr.fileHandleForReading.readToEnd()) ?? Data(), as: UTF8.self)
             .split(separator: "\n").first.map(String.init) ?? ""
         if timedOut.value {
             throw JobError(.timeLimitExceeded, "reading the .xls took longer than \(Int(limits.maxChildSeconds)) s")
@@ -130,7 +133,9 @@ public struct XLSReader: TabularReader {
         case 0: break
         case 3: throw JobError(.invalidConfig, message.isEmpty ? "no such sheet" : message)
         case 4: throw JobError(.encryptedFile, message.isEmpty ? "the workbook is password-protected" : message)
-        default: throw JobError(.malformedFile, message.isEmpty ? "cannot read the .xls file (exit \(status))" : message, details: ["exit": String(status)])
+        default:
+            throw JobError(
+                .malformedFile, message.isEmpty ? "cannot read the .xls file (exit \(status))" : message, details: ["exit": String(status)])
         }
         progress(file.size)
     }

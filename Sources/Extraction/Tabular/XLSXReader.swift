@@ -85,23 +85,30 @@ public struct XLSXReader: TabularReader {
             if name.isEqual("c") {
                 cells += 1
                 if cells > limits.maxCellsScanned {
-                    throw JobError(.rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) cells", details: ["row": String(rowNumber), "limit": String(limits.maxCellsScanned), "reason": "cells"])
+                    throw JobError(
+                        .rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) cells",
+                        details: ["row": String(rowNumber), "limit": String(limits.maxCellsScanned), "reason": "cells"])
                 }
                 var ref: Int?
                 var type = CellType.number
                 var style = 0
                 xml.forEachAttribute { n, v in
-                    if n.isEqual("r") { ref = Self.column(of: v) }
-                    else if n.isEqual("t") { type = CellType(v) }
-                    else if n.isEqual("s") { style = Self.integer(v) ?? Int(String(cString: v)) ?? 0 }
+                    if n.isEqual("r") {
+                        ref = Self.column(of: v)
+                    } else if n.isEqual("t") {
+                        type = CellType(v)
+                    } else if n.isEqual("s") {
+                        style = Self.integer(v) ?? Int(String(cString: v)) ?? 0
+                    }
                 }
                 col = ref ?? col + 1
                 if xml.isEmptyElement { continue }
                 raw.removeAll(keepingCapacity: true)
                 inline.removeAll(keepingCapacity: true)
                 let (hasRaw, hasInline) = try readCell(xml, raw: &raw, inline: &inline)
-                let value = try cellText(raw: hasRaw ? raw : nil, inline: hasInline ? inline : nil, type: type, style: style,
-                                         shared: shared, workbook: workbook, row: rowNumber, col: col)
+                let value = try cellText(
+                    raw: hasRaw ? raw : nil, inline: hasInline ? inline : nil, type: type, style: style,
+                    shared: shared, workbook: workbook, row: rowNumber, col: col)
                 guard !value.isEmpty else { continue }
                 if col >= limits.maxColumns { throw JobError.tooManyColumns(col + 1, limit: limits.maxColumns, row: rowNumber) }
                 while fields.count <= col { fields.append("") }
@@ -122,11 +129,17 @@ public struct XLSXReader: TabularReader {
     enum CellType {
         case number, shared, inlineStr, bool, text
         init(_ v: UnsafePointer<UInt8>) {
-            if v.isEqual("s") { self = .shared }
-            else if v.isEqual("inlineStr") { self = .inlineStr }
-            else if v.isEqual("b") { self = .bool }
-            else if v.isEqual("e") || v.isEqual("str") || v.isEqual("d") { self = .text }
-            else { self = .number }
+            if v.isEqual("s") {
+                self = .shared
+            } else if v.isEqual("inlineStr") {
+                self = .inlineStr
+            } else if v.isEqual("b") {
+                self = .bool
+            } else if v.isEqual("e") || v.isEqual("str") || v.isEqual("d") {
+                self = .text
+            } else {
+                self = .number
+            }
         }
     }
 
@@ -189,14 +202,17 @@ public struct XLSXReader: TabularReader {
         return n == 0 ? nil : v
     }
 
-    private func cellText(raw: [UInt8]?, inline: [UInt8]?, type: CellType, style: Int, shared: [String],
-                          workbook: XLSXWorkbook, row: Int, col: Int) throws -> String {
+    private func cellText(
+        raw: [UInt8]?, inline: [UInt8]?, type: CellType, style: Int, shared: [String],
+        workbook: XLSXWorkbook, row: Int, col: Int
+    ) throws -> String {
         func text(_ b: [UInt8]?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
         switch type {
         case .shared:
             guard let raw, let idx = Self.sharedIndex(raw), idx >= 0, idx < shared.count else {
-                throw JobError(.malformedFile, "shared string index out of range at \(Self.columnName(col))\(row)",
-                               details: ["row": String(row), "column": Self.columnName(col)])
+                throw JobError(
+                    .malformedFile, "shared string index out of range at \(Self.columnName(col))\(row)",
+                    details: ["row": String(row), "column": Self.columnName(col)])
             }
             return shared[idx]
         case .inlineStr:
@@ -209,7 +225,8 @@ public struct XLSXReader: TabularReader {
             guard let raw, !raw.isEmpty else { return text(inline) ?? "" }
             let s = String(decoding: raw, as: UTF8.self)
             if style > 0 && style < workbook.styleKinds.count, workbook.styleKinds[style] != .none,
-               let d = Double(s), let text = ExcelDate.format(d, kind: workbook.styleKinds[style], date1904: workbook.date1904) {
+                let d = Double(s), let text = ExcelDate.format(d, kind: workbook.styleKinds[style], date1904: workbook.date1904)
+            {
                 return text
             }
             return NumberText.clean(s)
@@ -228,7 +245,9 @@ public struct XLSXReader: TabularReader {
             }
             return workbook.sheets[i]
         case .name(let name):
-            if let s = workbook.sheets.first(where: { $0.name == name }) ?? workbook.sheets.first(where: { $0.name.lowercased() == name.lowercased() }) {
+            if let s = workbook.sheets.first(where: { $0.name == name })
+                ?? workbook.sheets.first(where: { $0.name.lowercased() == name.lowercased() })
+            {
                 return s
             }
             throw JobError(.invalidConfig, "no sheet named \"\(name)\" (sheets: \(names))", details: ["sheet": name, "sheets": names])
@@ -253,11 +272,15 @@ public struct XLSXReader: TabularReader {
                 if name.isEqual("si") {
                     total += current.count + 16
                     if Int64(total) > limits.maxUnpackedEntryBytes {
-                        throw JobError(.zipBomb, "shared strings exceed \(limits.maxUnpackedEntryBytes) bytes", details: ["limit": String(limits.maxUnpackedEntryBytes)])
+                        throw JobError(
+                            .zipBomb, "shared strings exceed \(limits.maxUnpackedEntryBytes) bytes",
+                            details: ["limit": String(limits.maxUnpackedEntryBytes)])
                     }
                     table.append(String(decoding: current, as: UTF8.self))
                     current.removeAll(keepingCapacity: true)
-                } else if name.isEqual("rPh") { phonetic = false }
+                } else if name.isEqual("rPh") {
+                    phonetic = false
+                }
                 continue
             }
             guard t == XMLPullReader.elementType, let name = xml.localName else { continue }
@@ -299,4 +322,3 @@ public struct XLSXReader: TabularReader {
         return s
     }
 }
-

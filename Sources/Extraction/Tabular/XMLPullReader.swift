@@ -1,9 +1,10 @@
 import CLibXML2
 import Models
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A libxml2 `xmlTextReader` over a file, hardened: no entity substitution, no DTD loading, no network,
@@ -11,7 +12,9 @@ import Darwin
 final class XMLPullReader {
     static let elementType = Int32(XML_READER_TYPE_ELEMENT.rawValue)
     static let endElementType = Int32(XML_READER_TYPE_END_ELEMENT.rawValue)
-    private static let initialized: Bool = { xmlInitParser(); return true }()
+    private static let initialized: Bool = {
+        xmlInitParser(); return true
+    }()
 
     private let reader: xmlTextReaderPtr
     let what: String
@@ -35,7 +38,8 @@ final class XMLPullReader {
             let t = xmlTextReaderNodeType(reader)
             nodeType = t
             if t == Int32(XML_READER_TYPE_DOCUMENT_TYPE.rawValue) || t == Int32(XML_READER_TYPE_ENTITY.rawValue)
-                || t == Int32(XML_READER_TYPE_ENTITY_REFERENCE.rawValue) {
+                || t == Int32(XML_READER_TYPE_ENTITY_REFERENCE.rawValue)
+            {
                 throw JobError(.xmlForbidden, "\(what) declares a DTD or entities, which are not allowed", details: ["part": what])
             }
             return true

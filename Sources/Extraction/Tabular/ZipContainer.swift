@@ -47,8 +47,12 @@ final class ZipContainer {
                 entryBytes += Int64(data.count)
                 total += Int64(data.count)
                 if entryBytes > limits.maxUnpackedEntryBytes || total > limits.maxUnpackedTotalBytes {
-                    throw JobError(.zipBomb, "\(path) inflates past the unpack limit",
-                                   details: ["entry": path, "inflated": String(entryBytes), "limit": String(min(limits.maxUnpackedEntryBytes, limits.maxUnpackedTotalBytes))])
+                    throw JobError(
+                        .zipBomb, "\(path) inflates past the unpack limit",
+                        details: [
+                            "entry": path, "inflated": String(entryBytes),
+                            "limit": String(min(limits.maxUnpackedEntryBytes, limits.maxUnpackedTotalBytes)),
+                        ])
                 }
                 if isCancelled() { throw JobError.cancelledExtraction }
                 let written = data.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, out) }

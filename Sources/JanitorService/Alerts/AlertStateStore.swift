@@ -36,9 +36,10 @@ public struct AlertStateStore: Sendable {
     ) async throws -> Decision? {
         let policy = self.policy
         return try await pool.transaction { c -> Decision? in
-            let fresh = try c.query(
-                "INSERT INTO quarry.alert_state (key) VALUES ($1) ON CONFLICT (key) DO NOTHING RETURNING key", [key]
-            ).count == 1
+            let fresh =
+                try c.query(
+                    "INSERT INTO quarry.alert_state (key) VALUES ($1) ON CONFLICT (key) DO NOTHING RETURNING key", [key]
+                ).count == 1
             guard
                 let row = try c.query(
                     """
@@ -84,8 +85,10 @@ public struct AlertStateStore: Sendable {
         let data = (try? JSONSerialization.data(withJSONObject: list, options: [.sortedKeys])) ?? Data("[]".utf8)
         try await pool.query(
             "INSERT INTO quarry.alert_log (key, action, severity, summary, outcomes) VALUES ($1, $2, $3, $4, $5::jsonb)",
-            [alert.key, alert.action.rawValue, alert.severity.rawValue, alert.summary,
-             JSONText(String(decoding: data, as: UTF8.self))])
+            [
+                alert.key, alert.action.rawValue, alert.severity.rawValue, alert.summary,
+                JSONText(String(decoding: data, as: UTF8.self)),
+            ])
     }
 
     static func json(_ object: [String: Any]) -> String {

@@ -160,7 +160,8 @@ public enum HealthEvaluator {
                 flag(.degraded, "Success rate \(format(rate))% is below \(format(t.successRateDegraded))%")
             }
         }
-        let durationLimit = Double(t.averageDuration.components.seconds) * 1000
+        let durationLimit =
+            Double(t.averageDuration.components.seconds) * 1000
             + Double(t.averageDuration.components.attoseconds) / 1e15
         if let avg = m.averageDurationMs, avg > durationLimit {
             performanceOK = false

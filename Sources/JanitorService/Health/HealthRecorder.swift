@@ -72,15 +72,19 @@ public struct HealthRecorder: Sendable {
                 INSERT INTO quarry.health_checks (status, queue_ok, performance_ok, dlq_ok, workers_ok, issues, details)
                 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
                 """,
-                [report.status.rawValue, report.queueOK, report.performanceOK, report.dlqOK, report.workersOK,
-                 JSONText(issues), JSONText(details)])
+                [
+                    report.status.rawValue, report.queueOK, report.performanceOK, report.dlqOK, report.workersOK,
+                    JSONText(issues), JSONText(details),
+                ])
             return previous
         }
         if previous != report.status.rawValue {
-            logger.notice("health:status_change", metadata: [
-                "from": "\(previous ?? "none")", "to": "\(report.status.rawValue)",
-                "issues": .array(report.issues.map { .string($0) }),
-            ])
+            logger.notice(
+                "health:status_change",
+                metadata: [
+                    "from": "\(previous ?? "none")", "to": "\(report.status.rawValue)",
+                    "issues": .array(report.issues.map { .string($0) }),
+                ])
         } else {
             logger.debug("health:checked", metadata: ["status": "\(report.status.rawValue)"])
         }

@@ -54,9 +54,11 @@ public struct MetricsArchive: Sendable {
         // The rollup batch is larger: rows are small and aggregated in one statement.
         let rollupBatch = batchSize * 10
         while !Task.isCancelled {
-            let n = try await pool.query(
-                "SELECT quarry.rollup_job_metrics(make_interval(secs => $1), $2) AS n",
-                [retention.rawMetrics.totalSeconds, rollupBatch]).first?.int("n") ?? 0
+            let n =
+                try await pool.query(
+                    "SELECT quarry.rollup_job_metrics(make_interval(secs => $1), $2) AS n",
+                    [retention.rawMetrics.totalSeconds, rollupBatch]
+                ).first?.int("n") ?? 0
             o.rolledUp += n
             if n < rollupBatch { break }
         }
@@ -78,10 +80,12 @@ public struct MetricsArchive: Sendable {
             "DELETE FROM quarry.alert_log WHERE id IN (SELECT id FROM quarry.alert_log WHERE sent_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
             retention.alertLog)
         if o != Outcome() {
-            logger.info("archive:done", metadata: [
-                "rolled_up": "\(o.rolledUp)", "aggregates_deleted": "\(o.aggregatesDeleted)", "jobs_deleted": "\(o.jobsDeleted)",
-                "health_checks_deleted": "\(o.healthChecksDeleted)", "alert_log_deleted": "\(o.alertLogDeleted)",
-            ])
+            logger.info(
+                "archive:done",
+                metadata: [
+                    "rolled_up": "\(o.rolledUp)", "aggregates_deleted": "\(o.aggregatesDeleted)", "jobs_deleted": "\(o.jobsDeleted)",
+                    "health_checks_deleted": "\(o.healthChecksDeleted)", "alert_log_deleted": "\(o.alertLogDeleted)",
+                ])
         }
         return o
     }

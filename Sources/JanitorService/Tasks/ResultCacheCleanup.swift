@@ -24,8 +24,10 @@ public struct ResultCacheCleanup: Sendable {
     public func run() async throws -> Outcome {
         var outcome = Outcome()
         while !Task.isCancelled {
-            let n = try await pool.query(
-                "SELECT quarry.cleanup_expired_extraction_results($1) AS n", [batchSize]).first?.int("n") ?? 0
+            let n =
+                try await pool.query(
+                    "SELECT quarry.cleanup_expired_extraction_results($1) AS n", [batchSize]
+                ).first?.int("n") ?? 0
             outcome.results += n
             if n < batchSize { break }
         }
@@ -37,7 +39,8 @@ public struct ResultCacheCleanup: Sendable {
                 DELETE FROM quarry.uploads u WHERE u.id IN (
                     SELECT id FROM quarry.uploads WHERE expires_at < now()
                     ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-                """, [uploadBatch]).affectedRows
+                """, [uploadBatch]
+            ).affectedRows
             outcome.uploads += n
             if n < uploadBatch { break }
         }

@@ -37,10 +37,12 @@ public struct StalledJobRecovery: Sendable {
             for r in orgs { if let id = r.uuid("id") { orgByJob[id] = r.string("org_id") } }
             for job in recovered {
                 if job.outcome == "dead_lettered" { outcome.deadLettered += 1 } else { outcome.requeued += 1 }
-                logger.warning("job:stalled_recovered", metadata: [
-                    "job_id": "\(job.id.uuidString.lowercased())", "org_id": "\(orgByJob[job.id] ?? "")",
-                    "worker_id": "\(job.workerID ?? "")", "outcome": "\(job.outcome)",
-                ])
+                logger.warning(
+                    "job:stalled_recovered",
+                    metadata: [
+                        "job_id": "\(job.id.uuidString.lowercased())", "org_id": "\(orgByJob[job.id] ?? "")",
+                        "worker_id": "\(job.workerID ?? "")", "outcome": "\(job.outcome)",
+                    ])
             }
         }
         let stopped = try await store.pool.query(
@@ -50,10 +52,12 @@ public struct StalledJobRecovery: Sendable {
             RETURNING id, host, last_seen
             """, [stalledAfter.totalSeconds])
         for w in stopped {
-            logger.warning("worker:marked_stopped", metadata: [
-                "worker_id": "\(w.string("id") ?? "")", "host": "\(w.string("host") ?? "")",
-                "last_seen": "\(w.string("last_seen") ?? "")",
-            ])
+            logger.warning(
+                "worker:marked_stopped",
+                metadata: [
+                    "worker_id": "\(w.string("id") ?? "")", "host": "\(w.string("host") ?? "")",
+                    "last_seen": "\(w.string("last_seen") ?? "")",
+                ])
         }
         outcome.workersStopped = stopped.count
         return outcome

@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import APIAuth
 import Foundation
 import Postgres
+import QuarryTestSupport
 import Queue
 
 /// Starts real `api` processes on loopback and creates orgs and tokens.
@@ -17,7 +17,9 @@ actor APIHarness {
         if let main, let running = try? await main.value, running.process.isRunning { return running.base }
         let task = Task {
             _ = try await TestDatabase.migrated()
-            return try await Self.start(environment: ["EXTRACTION_MAX_FILE_SIZE_MB": "1", "API_RATE_LIMIT_PER_MIN": "100000", "API_SSE_HEARTBEAT_MS": "1000", "API_TOKEN_CACHE_MS": "1000"])
+            return try await Self.start(environment: [
+                "EXTRACTION_MAX_FILE_SIZE_MB": "1", "API_RATE_LIMIT_PER_MIN": "100000", "API_SSE_HEARTBEAT_MS": "1000", "API_TOKEN_CACHE_MS": "1000",
+            ])
         }
         main = task
         return try await task.value.base

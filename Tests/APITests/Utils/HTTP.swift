@@ -1,5 +1,5 @@
-import QuarryTestSupport
 import Foundation
+import QuarryTestSupport
 
 /// A response read by `/usr/bin/curl` (a real HTTP client, in its own process).
 struct HTTPResult: CustomStringConvertible {
@@ -23,8 +23,10 @@ enum HTTP {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qapi-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        var args = ["-s", "-S", "-X", method, "-D", dir.appendingPathComponent("h").path, "-o", dir.appendingPathComponent("b").path,
-                    "-w", "%{http_code}", "--max-time", String(timeout), "-H", "Expect:"]
+        var args = [
+            "-s", "-S", "-X", method, "-D", dir.appendingPathComponent("h").path, "-o", dir.appendingPathComponent("b").path,
+            "-w", "%{http_code}", "--max-time", String(timeout), "-H", "Expect:",
+        ]
         if let token { args += ["-H", "Authorization: Bearer \(token)"] }
         for (k, v) in headers { args += ["-H", "\(k): \(v)"] }
         if let body {

@@ -1,7 +1,7 @@
-import QuarryTestSupport
 import Foundation
 import Logging
 import Postgres
+import QuarryTestSupport
 
 /// A database of its own for tests that run janitor processes: the advisory lock, the health
 /// numbers and the alert state are per database, so other suites' jobs cannot disturb them.

@@ -1,6 +1,6 @@
-import QuarryTestSupport
 import Foundation
 import Postgres
+import QuarryTestSupport
 
 /// Stores a file as an upload straight through SQL (the API's file store layout), for worker tests.
 enum TestUploads {
