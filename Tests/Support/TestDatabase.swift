@@ -1,6 +1,7 @@
 public import Foundation
 import Logging
 public import Postgres
+import Synchronization
 import Queue
 
 /// The test database: `QUARRY_TEST_DATABASE_URL` (set by scripts/test) or `DATABASE_URL`.
@@ -49,6 +50,15 @@ public final class ChildProcess: @unchecked Sendable {  // each instance is driv
         return FileManager.default.currentDirectoryPath + "/.build/debug"
     }
 
+    /// Child processes still running when the test process exits are killed, so no `api` or
+    /// `worker` outlives the run (shared harness processes are never deinitialised).
+    private static let live = Mutex<Set<Int32>>([])
+    private static let exitHook: Void = {
+        atexit {
+            for pid in ChildProcess.live.withLock({ $0 }) { kill(pid, SIGKILL) }
+        }
+    }()
+
     public init(_ name: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: Self.binDir + "/" + name)
         process.arguments = arguments
@@ -65,6 +75,9 @@ public final class ChildProcess: @unchecked Sendable {  // each instance is driv
             self.lock.lock(); self.captured.append(d); self.lock.unlock()
         }
         try process.run()
+        _ = Self.exitHook
+        let pid = process.processIdentifier
+        Self.live.withLock { _ = $0.insert(pid) }
     }
 
     public var pid: Int32 { process.processIdentifier }
@@ -81,6 +94,8 @@ public final class ChildProcess: @unchecked Sendable {  // each instance is driv
     }
 
     deinit {
+        let pid = process.processIdentifier
+        Self.live.withLock { _ = $0.remove(pid) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         output.fileHandleForReading.readabilityHandler = nil
     }
