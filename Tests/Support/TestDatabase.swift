@@ -1,8 +1,8 @@
 public import Foundation
 import Logging
 public import Postgres
-import Synchronization
 import Queue
+import Synchronization
 
 /// The test database: `QUARRY_TEST_DATABASE_URL` (set by scripts/test) or `DATABASE_URL`.
 /// Missing in CI is a failure, not a skip.
