@@ -116,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "worker",
             dependencies: [
-                "WorkerService", "ExtractionJobs", "QuarryLog", "Postgres", "Queue",
+                "WorkerService", "ExtractionJobs", "OpsHTTP", "QuarryLog", "Postgres", "Queue",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
             ],
@@ -125,7 +125,8 @@ let package = Package(
         .executableTarget(
             name: "janitor",
             dependencies: [
-                "JanitorService", "Alerts", "QuarryLog", "Postgres", "Queue", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "JanitorService", "Alerts", "OpsHTTP", "QuarryLog", "Postgres", "Queue",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -146,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "quarry",
             dependencies: [
-                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts", "Extraction",
+                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts", "Storage", "Extraction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),

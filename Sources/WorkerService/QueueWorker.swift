@@ -19,7 +19,7 @@ public final class QueueWorker: Service, Sendable {
     let registry: HandlerRegistry
     let logger: Logger
     let kinds: [String]
-    let metrics: WorkerMetrics
+    public let metrics: WorkerMetrics
 
     /// Why a running job's task was stopped.
     enum StopReason: Sendable { case cancelRequested, shutdown, leaseLost, timedOut }

@@ -2,6 +2,7 @@ import Alerts
 import Foundation
 import JanitorService
 import Logging
+import OpsHTTP
 import Postgres
 import QuarryLog
 import Queue
@@ -25,7 +26,11 @@ do {
         configuration: configuration, pool: pool, notifiers: AlertNotifiers.fromEnvironment(environment), logger: logger)
     var services: [any Service] = [janitor]
     if let port = configuration.metricsPort {
-        services.append(JanitorHTTPEndpoint(port: port, janitor: janitor, pool: pool, logger: logger))
+        services.append(
+            OpsEndpoint.make(
+                port: port, logger: logger,
+                ready: { (try? await pool.query("SELECT 1")) != nil },
+                metrics: { janitor.metrics.prometheusText(isLeader: janitor.election.isLeader) }))
     }
     var groupConfiguration = ServiceGroupConfiguration(
         services: services.map { .init(service: $0) },

@@ -1,6 +1,7 @@
 import ExtractionJobs
 import Foundation
 import Logging
+import OpsHTTP
 import Postgres
 import QuarryLog
 import Queue
@@ -26,7 +27,14 @@ do {
     let worker = QueueWorker(configuration: configuration, store: store, registry: registry, logger: logger)
     var services: [any Service] = [worker]
     if let port = configuration.metricsPort {
-        services.append(WorkerHTTPEndpoint(port: port, worker: worker, pool: pool, logger: logger))
+        services.append(
+            OpsEndpoint.make(
+                port: port, logger: logger,
+                ready: { (try? await pool.query("SELECT 1")) != nil },
+                metrics: {
+                    worker.metrics.prometheusText(workerID: worker.configuration.workerID)
+                        + "# TYPE quarry_worker_jobs_held gauge\nquarry_worker_jobs_held \(worker.heldCount)\n"
+                }))
     }
     let group = ServiceGroup(
         configuration: .init(
