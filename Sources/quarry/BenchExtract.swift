@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Postgres
 import Queue
+import Storage
 
 /// `quarry bench extract`: an N-row, 10-column supplier CSV end to end (stored upload → rows in
 /// PostgreSQL through a real worker), against `psql \copy` of the same file into a typed table.
@@ -38,38 +39,8 @@ struct ExtractBench: AsyncParsableCommand {
 
         // Store the upload (1 MiB chunks).
         let upload = try await Self.store(path: path, size: size, pool: pool)
-        let store = JobStore(pool: pool)
-        let fleet = try WorkerFleet.start(
-            count: 1,
-            environment: [
-                "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
-                "EXTRACTION_MAX_FILE_SIZE_MB": "\(max(100, size / 1_048_576 + 10))", "EXTRACTION_MAX_ROWS": "\(rows + 10)",
-            ])
-        defer { fleet.stop() }
-        try await Task.sleep(for: .milliseconds(300))
-        let t1 = ContinuousClock.now
-        let job = try await store.enqueue(
-            kind: "extract", payload: #"{"upload_id":"\#(upload.uuidString.lowercased())","config":{"currency":"EUR"}}"#)
-        var status = ""
-        while true {
-            let r = try await pool.query("SELECT status, error::text AS e FROM quarry.jobs WHERE id = $1", [job]).first
-            status = r?.string("status") ?? ""
-            if ["completed", "dead_lettered", "cancelled"].contains(status) {
-                if status != "completed" { throw ValidationError("extract job ended \(status): \(r?.string("e") ?? "")") }
-                break
-            }
-            if !fleet.allRunning { throw ValidationError("worker exited during the benchmark") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let seconds = (ContinuousClock.now - t1).seconds
-        let rss = fleet.processes.first.map { Self.peakRSSMegabytes(pid: $0.processIdentifier) } ?? 0
-        fleet.stop()
-        let stored = try await pool.query("SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1", [job]).first?.int("n") ?? 0
-        try await pool.query("DELETE FROM quarry.result_rows WHERE job_id = $1", [job])
-        try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
-        try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload])
+        let (seconds, rss) = try await Self.runThroughWorker(upload: upload, size: size, rows: rows, pool: pool)
         try? FileManager.default.removeItem(atPath: path)
-        guard stored == rows else { throw ValidationError("stored \(stored) rows, expected \(rows)") }
 
         print("extract: \(String(format: "%.2f", seconds)) s, \(Int(Double(rows) / seconds)) rows/s, worker peak RSS \(rss) MB")
         let summary: [String: Any] = [
@@ -122,37 +93,58 @@ struct ExtractBench: AsyncParsableCommand {
         return size + buf.count
     }
 
+    /// Stores the file as an upload through the file store (1 MiB chunks), as the API would.
     static func store(path: String, size: Int, pool: PostgresPool) async throws -> UUID {
-        let sha = try shellSHA256(path)
-        let name = (path as NSString).lastPathComponent
-        guard
-            let id = try await pool.query(
-                "INSERT INTO quarry.uploads (org_id, file_name, size_bytes, sha256) VALUES ($1, $2, $3, $4) RETURNING id",
-                [JobStore.systemOrg, name, size, sha]
-            ).first?.uuid("id")
-        else { throw ValidationError("upload insert failed") }
+        let files = PostgresFileStore(pool: pool)
+        let id = try await files.createUpload(org: JobStore.systemOrg, fileName: (path as NSString).lastPathComponent, contentType: nil)
         guard let h = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot read \(path)") }
         defer { try? h.close() }
-        let hexDigits = Array("0123456789abcdef".utf8)
-        var hex: [UInt8] = []
         var seq = 0
         while true {
-            let chunk = h.readData(ofLength: 1 << 20)
+            let chunk = h.readData(ofLength: PostgresFileStore.chunkSize)
             if chunk.isEmpty { break }
-            // bytea hex input via a lookup table (was String(format:) per byte).
-            hex.removeAll(keepingCapacity: true)
-            hex.reserveCapacity(2 + chunk.count * 2)
-            hex.append(UInt8(ascii: "\\")); hex.append(UInt8(ascii: "x"))
-            for b in chunk {
-                hex.append(hexDigits[Int(b >> 4)])
-                hex.append(hexDigits[Int(b & 0x0F)])
-            }
-            let text = String(decoding: hex, as: UTF8.self)
-            try await pool.query("INSERT INTO quarry.upload_chunks (upload_id, seq, data) VALUES ($1, $2, $3::bytea)", [id, seq, text])
+            try await files.append(uploadID: id, seq: seq, chunk: Array(chunk))
             seq += 1
         }
-        try await pool.query("UPDATE quarry.uploads SET complete = true WHERE id = $1", [id])
+        try await files.finish(uploadID: id, sizeBytes: Int64(size), sha256: try shellSHA256(path), format: nil)
         return id
+    }
+
+    /// Runs one stored upload through a real `worker` process; checks every row arrived, cleans up.
+    static func runThroughWorker(
+        upload: UUID, size: Int, rows: Int, pool: PostgresPool, environment extra: [String: String] = [:]
+    ) async throws -> (seconds: Double, rss: Int) {
+        let store = JobStore(pool: pool)
+        var environment = [
+            "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
+            "EXTRACTION_MAX_FILE_SIZE_MB": "\(max(100, size / 1_048_576 + 10))", "EXTRACTION_MAX_ROWS": "\(rows + 10)",
+        ]
+        environment.merge(extra) { _, new in new }
+        let fleet = try WorkerFleet.start(count: 1, environment: environment)
+        defer { fleet.stop() }
+        try await Task.sleep(for: .milliseconds(300))
+        let t1 = ContinuousClock.now
+        let job = try await store.enqueue(
+            kind: "extract", payload: #"{"upload_id":"\#(upload.uuidString.lowercased())","config":{"currency":"EUR"}}"#)
+        while true {
+            let r = try await pool.query("SELECT status, error::text AS e FROM quarry.jobs WHERE id = $1", [job]).first
+            let status = r?.string("status") ?? ""
+            if ["completed", "dead_lettered", "cancelled"].contains(status) {
+                if status != "completed" { throw ValidationError("extract job ended \(status): \(r?.string("e") ?? "")") }
+                break
+            }
+            if !fleet.allRunning { throw ValidationError("worker exited during the benchmark") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let seconds = (ContinuousClock.now - t1).seconds
+        let rss = fleet.processes.first.map { peakRSSMegabytes(pid: $0.processIdentifier) } ?? 0
+        fleet.stop()
+        let stored = try await pool.query("SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1", [job]).first?.int("n") ?? 0
+        try await pool.query("DELETE FROM quarry.result_rows WHERE job_id = $1", [job])
+        try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
+        try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload])
+        guard stored == rows else { throw ValidationError("stored \(stored) rows, expected \(rows)") }
+        return (seconds, rss)
     }
 
     static func shellSHA256(_ path: String) throws -> String {

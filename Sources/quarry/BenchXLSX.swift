@@ -93,37 +93,8 @@ struct XLSXBench: AsyncParsableCommand {
     func endToEnd(path: String, size: Int) async throws -> (seconds: Double, rss: Int) {
         let pool = try db.pool(size: 2)
         let upload = try await ExtractBench.store(path: path, size: size, pool: pool)
-        let store = JobStore(pool: pool)
-        let fleet = try WorkerFleet.start(
-            count: 1,
-            environment: [
-                "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
-                "EXTRACTION_MAX_FILE_SIZE_MB": "\(max(100, size / 1_048_576 + 10))", "EXTRACTION_MAX_ROWS": "\(rows + 10)",
-                "EXTRACTION_MAX_UNPACKED_MB": "2000",
-            ])
-        defer { fleet.stop() }
-        try await Task.sleep(for: .milliseconds(300))
-        let t1 = ContinuousClock.now
-        let job = try await store.enqueue(
-            kind: "extract", payload: #"{"upload_id":"\#(upload.uuidString.lowercased())","config":{"currency":"EUR"}}"#)
-        while true {
-            let r = try await pool.query("SELECT status, error::text AS e FROM quarry.jobs WHERE id = $1", [job]).first
-            let status = r?.string("status") ?? ""
-            if ["completed", "dead_lettered", "cancelled"].contains(status) {
-                if status != "completed" { throw ValidationError("extract job ended \(status): \(r?.string("e") ?? "")") }
-                break
-            }
-            if !fleet.allRunning { throw ValidationError("worker exited during the benchmark") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let seconds = (ContinuousClock.now - t1).seconds
-        let rss = fleet.processes.first.map { ExtractBench.peakRSSMegabytes(pid: $0.processIdentifier) } ?? 0
-        fleet.stop()
-        let stored = try await pool.query("SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1", [job]).first?.int("n") ?? 0
-        try await pool.query("DELETE FROM quarry.result_rows WHERE job_id = $1", [job])
-        try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
-        try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload])
-        guard stored == rows else { throw ValidationError("stored \(stored) rows, expected \(rows)") }
+        let (seconds, rss) = try await ExtractBench.runThroughWorker(
+            upload: upload, size: size, rows: rows, pool: pool, environment: ["EXTRACTION_MAX_UNPACKED_MB": "2000"])
         print("end to end: \(String(format: "%.2f", seconds)) s, \(Int(Double(rows) / seconds)) rows/s, worker peak RSS \(rss) MB")
         return (seconds, rss)
     }
