@@ -35,25 +35,20 @@ enum UploadSpool {
         }
         defer { try? out.close() }
         var written: Int64 = 0
-        var seq = -1
-        while true {
+        // The file store writes chunks as seq 0, 1, 2, … (Storage.PostgresFileStore); one binary
+        // query per chunk, no hex decoding.
+        var seq = 0
+        while let bytes = try c.queryBytes(
+            "SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [upload.id, seq])
+        {
             if isCancelled() { throw JobError(.cancelled, "extraction cancelled") }
-            guard
-                let next = try c.query(
-                    "SELECT seq FROM quarry.upload_chunks WHERE upload_id = $1 AND seq > $2 ORDER BY seq LIMIT 1", [upload.id, seq]
-                ).first?.int("seq")
-            else { break }
-            seq = next
-            guard
-                let bytes = try c.queryBytes(
-                    "SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [upload.id, seq])
-            else { continue }
             written += Int64(bytes.count)
             if written > maxBytes {
                 throw JobError(.fileTooLarge, "file exceeds the \(maxBytes / 1_048_576) MB limit")
             }
             out.write(Data(bytes))
             progress(written)
+            seq += 1
         }
         return written
     }

@@ -51,10 +51,14 @@ public struct PostgresFileStore: FileStore {
                 do {
                     var seq = 0
                     while !Task.isCancelled {
-                        let rows = try await pool.query(
-                            "SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [uploadID, seq])
-                        guard let hex = rows.first?.string("data") else { break }
-                        continuation.yield(ByteaHex.decode(hex))
+                        // Binary result format: the chunk's bytes as stored, no hex text to decode.
+                        let s = seq
+                        guard
+                            let bytes = try await pool.withConnection({
+                                try $0.queryBytes("SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [uploadID, s])
+                            })
+                        else { break }
+                        continuation.yield(bytes)
                         seq += 1
                     }
                     continuation.finish()
@@ -87,25 +91,4 @@ public struct ByteaHex: PostgresEncodable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Decodes `\x…` hex output of a `bytea` column.
-    public static func decode(_ text: String) -> [UInt8] {
-        var out: [UInt8] = []
-        let utf8 = Array(text.utf8)
-        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x") else { return [] }
-        out.reserveCapacity((utf8.count - 2) / 2)
-        var i = 2
-        func nibble(_ c: UInt8) -> UInt8 {
-            switch c {
-            case 48...57: c - 48
-            case 97...102: c - 87
-            case 65...70: c - 55
-            default: 0
-            }
-        }
-        while i + 1 < utf8.count {
-            out.append(nibble(utf8[i]) << 4 | nibble(utf8[i + 1]))
-            i += 2
-        }
-        return out
-    }
 }
