@@ -5,7 +5,7 @@ import Models
 /// Encoding: a UTF-8 BOM is skipped; a UTF-16 LE/BE BOM (or the matching hint) transcodes to UTF-8 while
 /// streaming; otherwise each field is UTF-8 when valid, else Windows-1252.
 /// Delimiter: `options.delimiter`, else the reader's default (tab for TSV), else sniffed from the first 64 KB.
-public struct CSVReader: TabularReader {
+public struct CSVReader: EscapingTabularReader {
     /// Source path.
     public let path: String
     /// Options chosen by the job.
@@ -20,18 +20,7 @@ public struct CSVReader: TabularReader {
         self.defaultDelimiter = defaultDelimiter
     }
 
-    public func read(
-        limits: ExtractionLimits,
-        isCancelled: @Sendable () -> Bool,
-        progress: (_ bytesRead: Int64) -> Void,
-        onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
-    ) throws {
-        try withoutActuallyEscaping(isCancelled) { isCancelled in
-            try run(limits: limits, isCancelled: isCancelled, progress: progress, onRow: onRow)
-        }
-    }
-
-    private func run(
+    func run(
         limits: ExtractionLimits,
         isCancelled: @escaping @Sendable () -> Bool,
         progress: (_ bytesRead: Int64) -> Void,

@@ -36,14 +36,16 @@ final class ChunkedFile {
         buffer.deallocate()
     }
 
-    /// Throws `.fileTooLarge` / `.emptyFile` according to `limits`.
-    func checkSize(_ limits: ExtractionLimits) throws {
+    /// Throws `.fileTooLarge` / `.emptyFile` according to `limits`; returns the size.
+    @discardableResult
+    func checkSize(_ limits: ExtractionLimits) throws -> Int64 {
         if size > limits.maxFileBytes {
             throw JobError(
                 .fileTooLarge, "file is \(size) bytes, limit \(limits.maxFileBytes)",
                 details: ["bytes": String(size), "limit": String(limits.maxFileBytes)])
         }
         if size == 0 { throw JobError(.emptyFile, "file is empty") }
+        return size
     }
 
     /// Reads the next chunk; the buffer is valid until the next call. Empty at end of file.

@@ -68,3 +68,27 @@ public enum TabularReaders {
         }
     }
 }
+
+/// A reader whose streaming loop keeps `isCancelled` in a stored gate (so it must be escaping);
+/// `read` lends it the non-escaping closure for the duration of the call.
+protocol EscapingTabularReader: TabularReader {
+    func run(
+        limits: ExtractionLimits,
+        isCancelled: @escaping @Sendable () -> Bool,
+        progress: (_ bytesRead: Int64) -> Void,
+        onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
+    ) throws
+}
+
+extension EscapingTabularReader {
+    public func read(
+        limits: ExtractionLimits,
+        isCancelled: @Sendable () -> Bool,
+        progress: (_ bytesRead: Int64) -> Void,
+        onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
+    ) throws {
+        try withoutActuallyEscaping(isCancelled) { isCancelled in
+            try run(limits: limits, isCancelled: isCancelled, progress: progress, onRow: onRow)
+        }
+    }
+}

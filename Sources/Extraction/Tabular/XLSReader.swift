@@ -7,7 +7,7 @@ import Models
 /// `.encryptedFile`, `.invalidConfig` (no such sheet) or `.timeLimitExceeded`.
 ///
 /// The dumper is found via `QUARRY_XLS_DUMP`, else next to the running executable.
-public struct XLSReader: TabularReader {
+public struct XLSReader: EscapingTabularReader {
     /// Source path.
     public let path: String
     /// Options (sheet selection).
@@ -40,18 +40,7 @@ public struct XLSReader: TabularReader {
         return nil
     }
 
-    public func read(
-        limits: ExtractionLimits,
-        isCancelled: @Sendable () -> Bool,
-        progress: (_ bytesRead: Int64) -> Void,
-        onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
-    ) throws {
-        try withoutActuallyEscaping(isCancelled) { isCancelled in
-            try run(limits: limits, isCancelled: isCancelled, progress: progress, onRow: onRow)
-        }
-    }
-
-    private func run(
+    func run(
         limits: ExtractionLimits,
         isCancelled: @escaping @Sendable () -> Bool,
         progress: (_ bytesRead: Int64) -> Void,

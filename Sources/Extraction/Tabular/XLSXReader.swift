@@ -8,7 +8,7 @@ import Models
 /// `maxUnpackedEntryBytes`. Numbers come out without float noise, date-styled numbers as ISO 8601
 /// (`date1904` respected), booleans as `true`/`false`, errors as their text (`#DIV/0!`).
 /// Cells absent between two values become ""; rows with no value are not delivered.
-public struct XLSXReader: TabularReader {
+public struct XLSXReader: EscapingTabularReader {
     /// Source path.
     public let path: String
     /// Options (sheet selection).
@@ -20,28 +20,13 @@ public struct XLSXReader: TabularReader {
         self.options = options
     }
 
-    public func read(
-        limits: ExtractionLimits,
-        isCancelled: @Sendable () -> Bool,
-        progress: (_ bytesRead: Int64) -> Void,
-        onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
-    ) throws {
-        try withoutActuallyEscaping(isCancelled) { isCancelled in
-            try run(limits: limits, isCancelled: isCancelled, progress: progress, onRow: onRow)
-        }
-    }
-
-    private func run(
+    func run(
         limits: ExtractionLimits,
         isCancelled: @escaping @Sendable () -> Bool,
         progress: (_ bytesRead: Int64) -> Void,
         onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
     ) throws {
-        let fileSize = try ChunkedFile(path: path).size
-        if fileSize > limits.maxFileBytes {
-            throw JobError(.fileTooLarge, "file is \(fileSize) bytes, limit \(limits.maxFileBytes)", details: ["bytes": String(fileSize)])
-        }
-        if fileSize == 0 { throw JobError(.emptyFile, "file is empty") }
+        let fileSize = try ChunkedFile(path: path).checkSize(limits)
         let zip = try ZipContainer(path: path, limits: limits)
         let workbook = try XLSXWorkbook.load(zip, isCancelled: isCancelled)
         let sheet = try select(workbook)
