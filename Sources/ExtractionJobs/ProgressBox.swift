@@ -13,7 +13,7 @@ final class ProgressBox: Sendable {
         bytes: Int64? = nil, bytesTotal: Int64? = nil, force: Bool = false
     ) {
         let elapsed = ContinuousClock.now - started
-        let elapsedMs = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        let elapsedMs = elapsed.milliseconds
         let remaining: Int64? = percent > 0 && percent < 100 ? elapsedMs * Int64(100 - percent) / Int64(percent) : nil
         let p = JobProgress(
             percentComplete: percent, currentStep: step, stage: stage, rowsProcessed: rows, rowsTotal: rowsTotal,

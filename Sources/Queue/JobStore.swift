@@ -137,7 +137,7 @@ public struct JobStore: Sendable {
     public func recoverStalled(stalledAfter: Duration) async throws -> [(id: UUID, workerID: String?, outcome: String)] {
         let rows = try await pool.query(
             "SELECT * FROM quarry.recover_stalled($1)",
-            [Int(stalledAfter.components.seconds * 1000 + stalledAfter.components.attoseconds / 1_000_000_000_000_000)])
+            [Int(stalledAfter.milliseconds)])
         return rows.compactMap { r in r.uuid("id").map { ($0, r.string("worker_id"), r.string("outcome") ?? "") } }
     }
 

@@ -125,7 +125,7 @@ public final class QueueWorker: Service, Sendable {
                     "claim failed",
                     metadata: [
                         "error": "\(error)",
-                        "retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                        "retry_in_ms": "\(delay.milliseconds)",
                     ])
                 await wake.wait(timeout: delay)
                 continue
@@ -190,10 +190,9 @@ public final class QueueWorker: Service, Sendable {
             let outcome = try await handler.run(job, context: context)
             // The handler finished its work even if a stop raced it; only a lost lease discards it.
             if stopReason(job.id) == .leaseLost { return finishLocal(job) }
-            let ms = (ContinuousClock.now - started).components
             logger.info(
                 "job:completed",
-                metadata: ["duration_ms": "\(ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000)", "rows": "\(outcome.rowsProcessed)"])
+                metadata: ["duration_ms": "\((ContinuousClock.now - started).milliseconds)", "rows": "\(outcome.rowsProcessed)"])
             enqueueCompletion(Completion(id: job.id, leaseToken: job.leaseToken, result: outcome.resultJSON, rowsProcessed: outcome.rowsProcessed))
         } catch {
             switch stopReason(job.id) {

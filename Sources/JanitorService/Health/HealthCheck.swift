@@ -1,4 +1,5 @@
 public import Foundation
+import Models
 
 /// Overall health, worst criterion wins.
 public enum HealthStatus: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
@@ -142,7 +143,7 @@ public enum HealthEvaluator {
             queueOK = false
             flag(.degraded, "Queue size \(m.queueSize) exceeds threshold \(t.queueSize)")
         }
-        let oldestLimit = t.oldestQueued.components.seconds * 1000 + t.oldestQueued.components.attoseconds / 1_000_000_000_000_000
+        let oldestLimit = t.oldestQueued.milliseconds
         if m.oldestQueuedMs > oldestLimit {
             queueOK = false
             flag(.degraded, "Oldest queued job has waited \(m.oldestQueuedMs / 1000) s (threshold \(oldestLimit / 1000) s)")

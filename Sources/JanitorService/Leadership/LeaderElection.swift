@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Models
 public import Postgres
 import Synchronization
 
@@ -149,7 +150,7 @@ public final class LeaderElection: Sendable {
             c.close()
         }
         let connection = try PostgresConnection(conninfo: conninfo, applicationName: "quarry-janitor-leader")
-        let timeoutMs = max(1000, idleSessionTimeout.components.seconds * 1000 + idleSessionTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let timeoutMs = max(1000, idleSessionTimeout.milliseconds)
         // PostgreSQL 14+; older servers just keep the default (a hung leader then holds on until TCP gives up).
         _ = try? connection.execute("SET idle_session_timeout = \(timeoutMs)")
         state.withLock { $0.connection = connection }
