@@ -86,7 +86,7 @@ struct Route: Sendable {
         var params: [String: String] = [:]
         for (p, s) in zip(pattern, parts) {
             if p.hasPrefix(":") {
-                params[String(p.dropFirst())] = s.removingPercentEncoding ?? String(s)
+                params[String(p.dropFirst())] = s.contains("%") ? (s.removingPercentEncoding ?? String(s)) : String(s)
             } else if p != s {
                 return nil
             }
@@ -109,6 +109,8 @@ public final class APIServer: Sendable {
     let logger: Logger
     let routes: [Route]
     let batchProcessor: BatchProcessor?
+    let jobReader: PostgresBatchLoader<JobKey, String>
+    let watchdog = RequestWatchdog()
 
     /// - Parameter batchProcessor: runs one batch of jobs in-request for `POST /api/worker/process`.
     public init(
@@ -120,6 +122,7 @@ public final class APIServer: Sendable {
         self.pool = pool
         self.jobs = JobStore(pool: pool)
         self.files = PostgresFileStore(pool: pool)
+        self.jobReader = Self.makeJobReader(pool: pool)
         self.events = EventHub(
             listener: PostgresListener(conninfo: configuration.databaseURL, channels: ["quarry_events"], logger: logger),
             logger: logger)
@@ -142,7 +145,8 @@ public final class APIServer: Sendable {
             server: .http1(configuration: .init(idleTimeout: .seconds(75))),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "quarry-api"),
             logger: logger)
-        return [events, app]
+        // Graceful shutdown runs in reverse: the server drains first, the watchdog still timing its requests out.
+        return [WatchdogService(watchdog: watchdog), events, app]
     }
 
     // MARK: Dispatch
@@ -163,7 +167,7 @@ public final class APIServer: Sendable {
             if let principal, let wait = limiter.take(principal.tokenID) { throw APIError.rateLimited(wait) }
             let call = Call(request: request, context: context, params: params, principal: principal)
             if route.timed {
-                response = try await withTimeout(config.requestTimeout) { [self] in try await route.handler(self, call) }
+                response = try await watchdog.run(limit: config.requestTimeout) { [self] in try await route.handler(self, call) }
             } else {
                 response = try await route.handler(self, call)
             }
@@ -185,30 +189,32 @@ public final class APIServer: Sendable {
         return response
     }
 
-    private func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                throw APIError.timeout
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
-        }
-    }
-
     // MARK: Authentication
+
+    /// The credentials of an `Authorization: Bearer <token>` header (scheme case-insensitive, blanks
+    /// around either part ignored), or "" for any other scheme. Byte-level: this runs on every request.
+    static func bearerToken(in header: String) -> String {
+        let bytes = header.utf8
+        func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, isBlank(bytes[start]) { start = bytes.index(after: start) }
+        while end > start, isBlank(bytes[bytes.index(before: end)]) { end = bytes.index(before: end) }
+        var i = start
+        for expected in "bearer ".utf8 {
+            // ASCII letters compare case-insensitively by setting the lowercase bit; the space has it set already.
+            guard i < end, bytes[i] | 0x20 == expected else { return "" }
+            i = bytes.index(after: i)
+        }
+        while i < end, isBlank(bytes[i]) { i = bytes.index(after: i) }
+        return String(header[i..<end])
+    }
 
     private func authenticate(route: Route, request: Request, context: APIRequestContext) async throws -> APIPrincipal? {
         if route.access == .open { return nil }
         var token: String?
         if let header = request.headers[.authorization] {
-            let trimmed = header.trimmingCharacters(in: .whitespaces)
-            if trimmed.lowercased().hasPrefix("bearer ") {
-                token = String(trimmed.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-            } else {
-                token = ""
-            }
+            token = Self.bearerToken(in: header)
         } else if route.access == .tokenOrQuery, let q = request.uri.queryParameters["access_token"] {
             token = String(q)
         }
@@ -259,5 +265,14 @@ public final class APIServer: Sendable {
 
     func audit(_ call: Call, action: String, target: String?, details: [String: Any] = [:]) async {
         await audit(call.principal, action: action, target: target, details: details, remote: call.context.remoteAddress)
+    }
+}
+
+/// Runs the request watchdog's sweeps for as long as the api runs.
+struct WatchdogService: Service {
+    let watchdog: RequestWatchdog
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { await watchdog.runSweeps() }
     }
 }

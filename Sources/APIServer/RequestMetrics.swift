@@ -10,6 +10,13 @@ final class RequestMetrics: Sendable {
         var bucketCounts = [Int](repeating: 0, count: RequestMetrics.buckets.count)
         var sum = 0.0
         var total = 0
+
+        mutating func record(status: Int, seconds: Double) {
+            counts[String(status), default: 0] += 1
+            for (i, b) in RequestMetrics.buckets.enumerated() where seconds <= b { bucketCounts[i] += 1 }
+            sum += seconds
+            total += 1
+        }
     }
 
     private let series = Mutex<[String: Series]>([:])
@@ -17,12 +24,7 @@ final class RequestMetrics: Sendable {
     func record(route: String, method: String, status: Int, seconds: Double) {
         let key = "\(method) \(route)"
         series.withLock { s in
-            var x = s[key] ?? Series()
-            x.counts[String(status), default: 0] += 1
-            for (i, b) in Self.buckets.enumerated() where seconds <= b { x.bucketCounts[i] += 1 }
-            x.sum += seconds
-            x.total += 1
-            s[key] = x
+            s[key, default: Series()].record(status: status, seconds: seconds)
         }
     }
 

@@ -110,7 +110,8 @@ extension APIServer {
 
     func jobRow(_ id: UUID, org: UUID) async throws -> (json: String, status: String)? {
         let r = try await pool.query(
-            "SELECT \(Self.jobJSON)::text AS job, j.status FROM quarry.jobs j WHERE j.id = $1 AND j.org_id = $2", [id, org]
+            "SELECT \(Self.jobJSON)::text AS job, j.status FROM quarry.jobs j WHERE j.id = $1 AND j.org_id = $2", [id, org],
+            prepare: true
         ).first
         guard let r, let json = r.string("job") else { return nil }
         return (json, r.string("status") ?? "")
@@ -118,8 +119,29 @@ extension APIServer {
 
     func getJob(_ c: Call) async throws -> Response {
         let id = try c.uuid("id")
-        guard let row = try await jobRow(id, org: c.who.orgID) else { throw APIError.notFound("job not found") }
-        return Envelope.raw(row.json)
+        guard let json = try await jobReader.load(JobKey(id: id, org: c.who.orgID)) else { throw APIError.notFound("job not found") }
+        return Envelope.raw(json)
+    }
+
+    /// A job as one org sees it (another org's job is "not found").
+    struct JobKey: Hashable, Sendable {
+        var id: UUID
+        var org: UUID
+    }
+
+    /// `GET /api/extraction/jobs/:id` is the route clients poll; concurrent polls share one statement.
+    static func makeJobReader(pool: PostgresPool) -> PostgresBatchLoader<JobKey, String> {
+        PostgresBatchLoader(pool: pool) { connection, keys in
+            let rows = try connection.query(
+                "SELECT j.id, j.org_id, \(jobJSON)::text AS job FROM quarry.jobs j WHERE j.id = ANY($1::uuid[])",
+                [Array(Set(keys.map(\.id)))], prepare: true)
+            var out: [JobKey: String] = [:]
+            for r in rows {
+                guard let id = r.uuid("id"), let org = r.uuid("org_id"), let json = r.string("job") else { continue }
+                out[JobKey(id: id, org: org)] = json
+            }
+            return out
+        }
     }
 
     func getProgress(_ c: Call) async throws -> Response {

@@ -1,5 +1,6 @@
 import CLibPQ
 public import Foundation
+import Synchronization
 
 /// One libpq connection.
 ///
@@ -9,6 +10,8 @@ public import Foundation
 public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var prepared: [String: String] = [:]
+    /// libpq's cancel handle: the one piece of a connection that other threads may use (see `cancelRunningStatement`).
+    private let canceller = Mutex<CancelHandle?>(nil)
     /// Process-unique id, for logs.
     public let id: Int
 
@@ -34,14 +37,30 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(code: .connection, message: message)
         }
         handle = conn
+        canceller.withLock { $0 = PQgetCancel(conn).map(CancelHandle.init) }
     }
 
     deinit { close() }
 
     /// Closes the connection; later calls fail with a connection error.
     public func close() {
+        canceller.withLock { c in
+            if let c { PQfreeCancel(c.pointer) }
+            c = nil
+        }
         if let handle { PQfinish(handle) }
         handle = nil
+    }
+
+    /// Asks the server to cancel whatever statement this connection is running (the statement then fails
+    /// with SQLSTATE 57014). Safe to call from any thread, while another thread waits in a query; a no-op
+    /// when nothing runs or the connection is closed.
+    public func cancelRunningStatement() {
+        canceller.withLock { c in
+            guard let c else { return }
+            var buffer = [CChar](repeating: 0, count: 256)
+            _ = PQcancel(c.pointer, &buffer, Int32(buffer.count))
+        }
     }
 
     /// Whether the connection is usable.
@@ -280,4 +299,9 @@ final class AtomicCounter: @unchecked Sendable {
         value += 1
         return value
     }
+}
+
+/// `PGcancel *`, owned by one connection and only touched under its lock.
+private struct CancelHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
 }

@@ -14,11 +14,18 @@ public struct PostgresPoolConfiguration: Sendable {
     public var connectRetryWindow: Duration
     /// `application_name` shown in `pg_stat_activity`.
     public var applicationName: String
+    /// When the calling task is cancelled mid-statement, ask the server to cancel the statement
+    /// (it fails with SQLSTATE 57014) instead of letting it run to the end. The API turns this on so
+    /// that its request timeout also stops a blocked query; workers keep it off, so a shutdown never
+    /// cuts a completion short.
+    public var cancelStatementsOnTaskCancellation: Bool
 
     public init(
         conninfo: String, maxConnections: Int = 4, acquireTimeout: Duration = .seconds(30),
-        connectRetryWindow: Duration = .seconds(30), applicationName: String = "quarry"
+        connectRetryWindow: Duration = .seconds(30), applicationName: String = "quarry",
+        cancelStatementsOnTaskCancellation: Bool = false
     ) {
+        self.cancelStatementsOnTaskCancellation = cancelStatementsOnTaskCancellation
         self.conninfo = conninfo
         self.maxConnections = max(1, maxConnections)
         self.acquireTimeout = acquireTimeout
@@ -49,9 +56,16 @@ public final class PostgresPool: Sendable {
     private struct State {
         var idle: [Slot] = []
         var open = 0
-        var waiters: [(id: UInt64, continuation: CheckedContinuation<Slot?, any Error>)] = []
-        var nextWaiter: UInt64 = 0
+        /// FIFO, and every waiter gets the same timeout, so the first one always has the earliest deadline.
+        var waiters: [Waiter] = []
+        /// One task times waiters out (not one timer per waiter): it sleeps until the first deadline.
+        var sweeping = false
         var closed = false
+    }
+
+    private struct Waiter {
+        var deadline: ContinuousClock.Instant
+        var continuation: CheckedContinuation<Slot?, any Error>
     }
 
     private let state = Mutex(State())
@@ -67,10 +81,18 @@ public final class PostgresPool: Sendable {
     /// A connection that broke during the body is discarded, not returned to the pool.
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let slot = try await acquire()
-        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
-            slot.queue.async {
-                continuation.resume(returning: Result { try body(slot.connection) })
+        let run = {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
+                slot.queue.async {
+                    continuation.resume(returning: Result { try body(slot.connection) })
+                }
             }
+        }
+        let result: Result<T, any Error>
+        if configuration.cancelStatementsOnTaskCancellation && !Task.isCancelled {
+            result = await withTaskCancellationHandler(operation: run, onCancel: { slot.connection.cancelRunningStatement() })
+        } else {
+            result = await run()
         }
         release(slot)
         return try result.get()
@@ -153,23 +175,17 @@ public final class PostgresPool: Sendable {
     }
 
     private func waitForSlot() async throws -> Slot {
-        let timeout = configuration.acquireTimeout
-        let id = state.withLock { s -> UInt64 in
-            s.nextWaiter += 1
-            return s.nextWaiter
-        }
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
-            self?.timeOutWaiter(id)
-        }
-        defer { timer.cancel() }
+        let deadline = ContinuousClock.now + configuration.acquireTimeout
         let slot: Slot? = try await withCheckedThrowingContinuation { continuation in
-            let closed = state.withLock { s -> Bool in
-                if s.closed { return true }
-                s.waiters.append((id, continuation))
-                return false
+            let (closed, startSweeper) = state.withLock { s -> (Bool, Bool) in
+                if s.closed { return (true, false) }
+                s.waiters.append(Waiter(deadline: deadline, continuation: continuation))
+                if s.sweeping { return (false, false) }
+                s.sweeping = true
+                return (false, true)
             }
             if closed { continuation.resume(throwing: PostgresError(code: .poolClosed, message: "pool closed")) }
+            if startSweeper { Task { [weak self] in await self?.sweepWaiters() } }
         }
         if let slot { return slot }
         // Woken with permission to open a connection (one was discarded).
@@ -182,12 +198,25 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    private func timeOutWaiter(_ id: UInt64) {
-        let continuation = state.withLock { s -> CheckedContinuation<Slot?, any Error>? in
-            guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return s.waiters.remove(at: i).continuation
+    /// Fails waiters whose acquire timeout passed; runs while anyone waits, sleeping until the first deadline.
+    private func sweepWaiters() async {
+        while true {
+            let now = ContinuousClock.now
+            let (expired, next) = state.withLock { s -> ([CheckedContinuation<Slot?, any Error>], ContinuousClock.Instant?) in
+                var expired: [CheckedContinuation<Slot?, any Error>] = []
+                while let first = s.waiters.first, first.deadline <= now { expired.append(s.waiters.removeFirst().continuation) }
+                guard let first = s.waiters.first else {
+                    s.sweeping = false
+                    return (expired, nil)
+                }
+                return (expired, first.deadline)
+            }
+            for c in expired {
+                c.resume(throwing: PostgresError(code: .poolTimeout, message: "no connection free within the acquire timeout"))
+            }
+            guard let next else { return }
+            try? await Task.sleep(until: next, clock: .continuous)
         }
-        continuation?.resume(throwing: PostgresError(code: .poolTimeout, message: "no connection free within the acquire timeout"))
     }
 
     /// When a slot is freed by discarding a connection, let a waiter open a new one.

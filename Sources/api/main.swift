@@ -15,7 +15,9 @@ let logger = Logger(label: "quarry.api")
 do {
     let configuration = try APIConfiguration.fromEnvironment()
     let pool = PostgresPool(
-        configuration: .init(conninfo: configuration.databaseURL, maxConnections: configuration.poolSize, applicationName: "quarry-api"),
+        configuration: .init(
+            conninfo: configuration.databaseURL, maxConnections: configuration.poolSize, applicationName: "quarry-api",
+            cancelStatementsOnTaskCancellation: true),
         logger: logger)
     let migrations = MigrationRunner.locateDirectory().flatMap { try? MigrationRunner(directory: $0) }
     if ProcessInfo.processInfo.environment["QUARRY_AUTO_MIGRATE"] == "1", let migrations {

@@ -13,9 +13,9 @@ public enum TestDatabase {
         fatalError("QUARRY_TEST_DATABASE_URL is not set: run the tests through scripts/test")
     }
 
-    public static func pool(size: Int = 4, name: String = "quarry-test") -> PostgresPool {
+    public static func pool(size: Int = 4, name: String = "quarry-test", acquireTimeout: Duration = .seconds(20)) -> PostgresPool {
         PostgresPool(
-            configuration: .init(conninfo: url, maxConnections: size, acquireTimeout: .seconds(20), applicationName: name),
+            configuration: .init(conninfo: url, maxConnections: size, acquireTimeout: acquireTimeout, applicationName: name),
             logger: Logger(label: "test"))
     }
 
