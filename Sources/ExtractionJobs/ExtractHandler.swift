@@ -110,6 +110,8 @@ public struct ExtractHandler: JobHandler {
             return Summary(json: json, rows: rows)
         }
 
+        var phases: [String: Int] = [:]
+        var phaseStart = ContinuousClock.now
         // Spool the upload to a local file (constant memory, byte progress).
         let spool = settings.spoolDirectory + "/quarry-\(jobID.uuidString.lowercased())-\(upload.fileName.hashValue & 0xffff)"
         defer { try? FileManager.default.removeItem(atPath: spool) }
@@ -119,6 +121,12 @@ public struct ExtractHandler: JobHandler {
                 percent: 2 + Int(8 * Double(n) / Double(max(upload.sizeBytes, 1))), step: "Downloading file",
                 stage: "reading", bytes: n, bytesTotal: upload.sizeBytes)
         }
+        func phaseDone(_ name: String) {
+            let now = ContinuousClock.now
+            phases[name] = Int((now - phaseStart).milliseconds)
+            phaseStart = now
+        }
+        phaseDone("download")
         let format = try FormatDetector.detect(path: spool, fileName: upload.fileName)
         progress.set(percent: 10, step: "Parsing \(format.rawValue.uppercased())", stage: "parsing", force: true)
 
@@ -144,6 +152,7 @@ public struct ExtractHandler: JobHandler {
                     jobID: jobID, orgID: job.orgID, config: config, format: format, path: spool, fileBytes: upload.sizeBytes,
                     limits: settings.limits, isCancelled: isCancelled, progress: progress, onlyRows: onlyRows)
                 var outcome = try pipeline.run(on: c)
+                phaseDone("parse_and_store")
                 if payload.onlyRejected, let old = payload.retryOf {
                     // Keep the rows the first run accepted.
                     let kept = try c.query(
@@ -163,6 +172,7 @@ public struct ExtractHandler: JobHandler {
                     percent: 86, step: "Validating products", stage: "validating",
                     rows: Int64(outcome.rowsTotal), rowsTotal: Int64(outcome.rowsTotal), force: true)
                 let classes = try Self.classify(jobID: jobID, org: job.orgID, supplier: config.supplierId ?? "", on: c, isCancelled: isCancelled)
+                phaseDone("classify")
                 rowsOut = outcome.rowsTotal
                 summary["rows_total"] = outcome.rowsTotal
                 summary["rows_valid"] = outcome.rowsValid
@@ -190,10 +200,12 @@ public struct ExtractHandler: JobHandler {
                 summary["paragraph_count"] = doc.paragraphs.count
                 summary["paragraphs"] = Array(doc.paragraphs.prefix(200))
                 rowsOut = doc.sections.count
+                phaseDone("extract_and_store")
             }
             let elapsed = ContinuousClock.now - started
             let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
             summary["duration_ms"] = Int(ms)
+            summary["phases_ms"] = phases
             if let rows = summary["rows_total"] as? Int, ms > 0 { summary["rows_per_s"] = Int(Double(rows) / (ms / 1000)) }
             progress.set(percent: 97, step: "Saving results", stage: "saving", force: true)
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])

@@ -35,7 +35,7 @@ struct TabularPipeline {
         let reader = try TabularReaders.make(format: format, path: path, options: options)
         var outcome = Outcome()
         var processor: RowProcessor?
-        var duplicates = DuplicateTracker()
+        let duplicates = DuplicateFinder(spillPath: path + ".skus")
         var pendingHeaderRows: [(Int, [String])] = []
         var delivered = 0
         let skip = config.skipRows ?? 0
@@ -54,8 +54,8 @@ struct TabularPipeline {
         func emit(_ rowNumber: Int, _ fields: [String], write: ([UInt8]) throws -> Void) throws {
             guard let processor else { return }
             if let only = onlyRows, !only.contains(rowNumber) { return }
-            guard var row = processor.process(rowNumber: rowNumber, fields: fields) else { return }
-            if row.sku != nil { _ = duplicates.check(&row) }
+            guard let row = processor.process(rowNumber: rowNumber, fields: fields) else { return }
+            if let sku = row.sku { try duplicates.add(sku: sku, row: rowNumber) }
             if let failure = processor.validationFailure(for: row) { throw failure }
             outcome.rowsTotal += 1
             if row.isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
@@ -114,7 +114,19 @@ struct TabularPipeline {
             if !encoder.buffer.isEmpty { try write(encoder.buffer) }
         }
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
-        outcome.duplicates = duplicates.duplicateCount
+        // Repeated SKUs: found exactly in bounded memory once every row is in, then flagged in place.
+        outcome.duplicates = try duplicates.finish { rows in
+            if isCancelled() { throw JobError(.cancelled, "extraction cancelled") }
+            try c.query(
+                """
+                UPDATE quarry.result_rows
+                SET issues = coalesce(issues, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+                    'column', 'sku', 'code', $3::text,
+                    'message', 'SKU ''' || left(sku, 100) || ''' appears more than once', 'severity', 'warning'))
+                WHERE job_id = $1 AND row_number = ANY($2::int[])
+                """, [jobID, rows, RowIssue.Code.duplicateSku], prepare: true)
+        }
+        if outcome.duplicates > 0 { outcome.issueCounts[RowIssue.Code.duplicateSku, default: 0] += outcome.duplicates }
         return outcome
     }
 

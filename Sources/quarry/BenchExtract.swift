@@ -140,6 +140,9 @@ struct ExtractBench: AsyncParsableCommand {
         let rss = fleet.processes.first.map { peakRSSMegabytes(pid: $0.processIdentifier) } ?? 0
         fleet.stop()
         let stored = try await pool.query("SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1", [job]).first?.int("n") ?? 0
+        let phases = try await pool.query("SELECT summary->>'phases_ms' AS p FROM quarry.extraction_results WHERE job_id = $1", [job])
+            .first?.string("p")
+        print("worker phases (ms): \(phases ?? "?")")
         try await pool.query("DELETE FROM quarry.result_rows WHERE job_id = $1", [job])
         try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
         try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload])

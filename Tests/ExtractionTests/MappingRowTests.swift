@@ -82,27 +82,43 @@ struct MappingRowTests {
         #expect(p.validationFailure(for: bad, mode: .strict)?.code == .validationError)
     }
 
-    @Test func duplicatesAreWarnedAndCounted() throws {
-        let p = try processor()
-        var tracker = DuplicateTracker()
-        var rows = [["A", "x", "1"], ["B", "y", "2"], ["A", "z", "3"], ["A", "w", "4"], ["", "v", "5"]]
-            .enumerated().compactMap { p.process(rowNumber: $0.offset + 2, fields: $0.element + ["", "", ""]) }
-        let flags = rows.indices.map { tracker.check(&rows[$0]) }
-        #expect(flags == [false, false, true, true, false])
-        #expect(tracker.duplicateCount == 2)
-        #expect(rows[2].issues.contains { $0.code == "DUPLICATE_SKU" && $0.severity == .warning })
-        #expect(rows[2].isValid)
+    /// Every duplicate row of `skus` (row numbers from 1), by a finder holding `runCapacity` pairs in memory.
+    func duplicates(_ skus: [String], runCapacity: Int) throws -> (rows: [Int], count: Int, spilled: Bool) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dups-\(UUID().uuidString)").path
+        let finder = DuplicateFinder(spillPath: path, runCapacity: runCapacity)
+        for (i, sku) in skus.enumerated() { try finder.add(sku: sku, row: i + 1) }
+        let spilled = FileManager.default.fileExists(atPath: path)
+        var rows: [Int] = []
+        let count = try finder.finish(chunkSize: 3) { chunk in
+            #expect(chunk.count <= 3)
+            rows += chunk
+        }
+        #expect(!FileManager.default.fileExists(atPath: path), "finish removes the spill file")
+        return (rows.sorted(), count, spilled)
     }
 
-    @Test func duplicateTrackerMemoryIsBounded() {
-        var tracker = DuplicateTracker(capacity: 2)
-        var rows = ["a", "b", "c", "c", "a"].map { sku -> ProcessedRow in
-            var row = ProcessedRow(rowNumber: 1)
-            row.sku = sku
-            return row
+    @Test func duplicatesAreTheRowsRepeatingAnEarlierSKU() throws {
+        let r = try duplicates(["A", "B", "A", "A", "", "b", "B"], runCapacity: 100)
+        #expect(r.rows == [3, 4, 7])  // first occurrences and empty SKUs are never reported; case matters
+        #expect(r.count == 3)
+        #expect(!r.spilled)
+    }
+
+    @Test func duplicateFinderSpillsSortedRunsAndMergesThemExactly() throws {
+        // 5,000 rows with 1,200 distinct SKUs, in a pseudo-random order; 64 pairs per run → 79 runs on disk.
+        var state: UInt64 = 42
+        let skus = (0..<5_000).map { _ -> String in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return "SKU-\((state >> 33) % 1_200)"
         }
-        let flags = rows.indices.map { tracker.check(&rows[$0]) }
-        #expect(flags == [false, false, false, false, true])
-        #expect(tracker.isSaturated)
+        var seen: Set<String> = []
+        var expected: [Int] = []
+        for (i, s) in skus.enumerated() where !seen.insert(s).inserted { expected.append(i + 1) }
+        let r = try duplicates(skus, runCapacity: 64)
+        #expect(r.spilled)
+        #expect(r.count == expected.count)
+        #expect(r.rows == expected)
+        // The same answer fully in memory.
+        #expect(try duplicates(skus, runCapacity: 10_000).rows == expected)
     }
 }

@@ -73,6 +73,18 @@ struct ExtractJobTests {
         #expect(a101?.string("price") == "0.8000")
         let invalid = try await pool.query("SELECT row_number FROM quarry.result_rows WHERE job_id = $1 AND NOT valid ORDER BY 1", [id])
         #expect(invalid.compactMap { $0.int("row_number") } == [5, 7])
+        // Only the second A-100 carries the duplicate warning, and it stays valid.
+        let warned = try await pool.query(
+            """
+            SELECT row_number, valid, i->>'message' AS message FROM quarry.result_rows, jsonb_array_elements(issues) i
+            WHERE job_id = $1 AND i->>'code' = 'DUPLICATE_SKU' AND i->>'severity' = 'warning'
+            """, [id])
+        #expect(warned.count == 1)
+        #expect(warned.first?.bool("valid") == true)
+        #expect(warned.first?.string("message") == "SKU 'A-100' appears more than once")
+        let first = try await pool.query("SELECT min(row_number) AS n FROM quarry.result_rows WHERE job_id = $1 AND sku = 'A-100'", [id])
+        #expect(warned.first?.int("row_number") ?? 0 > first.first?.int("n") ?? .max)
+        #expect((s["issues_by_code"] as? [String: Int])?["DUPLICATE_SKU"] == 1)
     }
 
     @Test func strictModeFailsOnTheFirstInvalidRowIntoTheDLQ() async throws {
