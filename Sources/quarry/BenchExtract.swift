@@ -27,27 +27,27 @@ struct ExtractBench: AsyncParsableCommand {
               quantity numeric(18,4), unit text, category text, brand text, barcode text)
             """)
         let url = db.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
-        let t0 = ContinuousClock.now
-        let psql = Process()
-        psql.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        psql.arguments = [url, "-qc", "\\copy quarry_bench_copy FROM '\(path)' CSV HEADER"]
-        try psql.run()
-        psql.waitUntilExit()
-        let copySeconds = (ContinuousClock.now - t0).seconds
+        let copySeconds = try Self.psql(url, "\\copy quarry_bench_copy FROM '\(path)' CSV HEADER")
         try await pool.query("DROP TABLE IF EXISTS quarry_bench_copy")
         print("psql \\copy: \(String(format: "%.2f", copySeconds)) s")
 
         // Store the upload (1 MiB chunks).
         let upload = try await Self.store(path: path, size: size, pool: pool)
-        let (seconds, rss) = try await Self.runThroughWorker(upload: upload, size: size, rows: rows, pool: pool)
+        let run = try await Self.runThroughWorker(upload: upload, size: size, rows: rows, pool: pool, resultTableCopyURL: url)
+        let seconds = run.seconds
         try? FileManager.default.removeItem(atPath: path)
 
-        print("extract: \(String(format: "%.2f", seconds)) s, \(Int(Double(rows) / seconds)) rows/s, worker peak RSS \(rss) MB")
-        let summary: [String: Any] = [
-            "rows": rows, "seconds": (seconds * 100).rounded() / 100, "rows_per_s": Int(Double(rows) / seconds),
-            "copy_seconds": (copySeconds * 100).rounded() / 100, "ratio_to_copy": (seconds / copySeconds * 100).rounded() / 100,
-            "worker_peak_rss_mb": rss,
+        print("extract: \(String(format: "%.2f", seconds)) s, \(Int(Double(rows) / seconds)) rows/s, worker peak RSS \(run.rss) MB")
+        func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }
+        var summary: [String: Any] = [
+            "rows": rows, "seconds": rounded(seconds), "rows_per_s": Int(Double(rows) / seconds),
+            "copy_seconds": rounded(copySeconds), "ratio_to_copy": rounded(seconds / copySeconds),
+            "worker_peak_rss_mb": run.rss, "worker_cpu_seconds": rounded(run.cpuSeconds),
         ]
+        if let shaped = run.resultTableCopySeconds {
+            summary["copy_result_table_seconds"] = rounded(shaped)
+            summary["ratio_to_result_table_copy"] = rounded(seconds / shaped)
+        }
         print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
     }
 
@@ -111,9 +111,47 @@ struct ExtractBench: AsyncParsableCommand {
     }
 
     /// Runs one stored upload through a real `worker` process; checks every row arrived, cleans up.
+    /// What one run through a worker measured.
+    struct WorkerRun {
+        var seconds: Double
+        var rss: Int
+        var cpuSeconds: Double
+        /// psql `\\copy` of the stored rows into a copy of `quarry.result_rows` (same columns, types, keys, logging).
+        var resultTableCopySeconds: Double?
+    }
+
+    /// Runs psql with one command; returns the wall-clock seconds it took.
+    @discardableResult
+    static func psql(_ url: String, _ command: String) throws -> Double {
+        let t0 = ContinuousClock.now
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        p.arguments = [url, "-v", "ON_ERROR_STOP=1", "-qc", command]
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw ValidationError("psql failed: \(command.prefix(80))") }
+        return (ContinuousClock.now - t0).seconds
+    }
+
+    /// The same rows the worker stored, exported and loaded again by psql into a table shaped like
+    /// `quarry.result_rows` (logged, same primary key and indexes): PostgreSQL's own cost for that table.
+    static func resultTableCopy(job: UUID, url: String, pool: PostgresPool) async throws -> Double {
+        let file = NSTemporaryDirectory() + "/quarry-bench-result-\(job.uuidString.lowercased()).txt"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let columns =
+            "job_id, row_number, valid, sku, name, description, price, currency, quantity, unit, category, brand, barcode, classification, extra, issues"
+        try psql(url, "\\copy (SELECT \(columns) FROM quarry.result_rows WHERE job_id = '\(job.uuidString.lowercased())') TO '\(file)'")
+        try await pool.query("DROP TABLE IF EXISTS quarry_bench_result_copy")
+        try await pool.query("CREATE TABLE quarry_bench_result_copy (LIKE quarry.result_rows INCLUDING ALL)")
+        let seconds = try psql(url, "\\copy quarry_bench_result_copy (\(columns)) FROM '\(file)'")
+        try await pool.query("DROP TABLE IF EXISTS quarry_bench_result_copy")
+        return seconds
+    }
+
     static func runThroughWorker(
-        upload: UUID, size: Int, rows: Int, pool: PostgresPool, environment extra: [String: String] = [:]
-    ) async throws -> (seconds: Double, rss: Int) {
+        upload: UUID, size: Int, rows: Int, pool: PostgresPool, environment extra: [String: String] = [:],
+        resultTableCopyURL: String? = nil
+    ) async throws -> WorkerRun {
         let store = JobStore(pool: pool)
         var environment = [
             "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
@@ -123,6 +161,7 @@ struct ExtractBench: AsyncParsableCommand {
         let fleet = try WorkerFleet.start(count: 1, environment: environment)
         defer { fleet.stop() }
         try await Task.sleep(for: .milliseconds(300))
+        let cpuBefore = fleet.processes.first.map { cpuSeconds(pid: $0.processIdentifier) } ?? 0
         let t1 = ContinuousClock.now
         let job = try await store.enqueue(
             kind: "extract", payload: #"{"upload_id":"\#(upload.uuidString.lowercased())","config":{"currency":"EUR"}}"#)
@@ -138,16 +177,23 @@ struct ExtractBench: AsyncParsableCommand {
         }
         let seconds = (ContinuousClock.now - t1).seconds
         let rss = fleet.processes.first.map { peakRSSMegabytes(pid: $0.processIdentifier) } ?? 0
+        let cpu = (fleet.processes.first.map { cpuSeconds(pid: $0.processIdentifier) } ?? 0) - cpuBefore
+        print("worker CPU: \(String(format: "%.2f", cpu)) s (user + system, during the job)")
         fleet.stop()
         let stored = try await pool.query("SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1", [job]).first?.int("n") ?? 0
         let phases = try await pool.query("SELECT summary->>'phases_ms' AS p FROM quarry.extraction_results WHERE job_id = $1", [job])
             .first?.string("p")
         print("worker phases (ms): \(phases ?? "?")")
+        guard stored == rows else { throw ValidationError("stored \(stored) rows, expected \(rows)") }
+        var shaped: Double?
+        if let url = resultTableCopyURL {
+            shaped = try await resultTableCopy(job: job, url: url, pool: pool)
+            print("psql \\copy of the same rows into a table shaped like quarry.result_rows: \(String(format: "%.2f", shaped ?? 0)) s")
+        }
         try await pool.query("DELETE FROM quarry.result_rows WHERE job_id = $1", [job])
         try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
         try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload])
-        guard stored == rows else { throw ValidationError("stored \(stored) rows, expected \(rows)") }
-        return (seconds, rss)
+        return WorkerRun(seconds: seconds, rss: rss, cpuSeconds: cpu, resultTableCopySeconds: shaped)
     }
 
     static func shellSHA256(_ path: String) throws -> String {
@@ -163,6 +209,17 @@ struct ExtractBench: AsyncParsableCommand {
     }
 
     /// VmHWM (peak resident set) of a running process, in MB.
+    /// User + system CPU seconds the process has used so far (`/proc/PID/stat`, clock ticks of 1/100 s).
+    static func cpuSeconds(pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     static func peakRSSMegabytes(pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
         for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {

@@ -93,8 +93,9 @@ struct XLSXBench: AsyncParsableCommand {
     func endToEnd(path: String, size: Int) async throws -> (seconds: Double, rss: Int) {
         let pool = try db.pool(size: 2)
         let upload = try await ExtractBench.store(path: path, size: size, pool: pool)
-        let (seconds, rss) = try await ExtractBench.runThroughWorker(
+        let run = try await ExtractBench.runThroughWorker(
             upload: upload, size: size, rows: rows, pool: pool, environment: ["EXTRACTION_MAX_UNPACKED_MB": "2000"])
+        let (seconds, rss) = (run.seconds, run.rss)
         print("end to end: \(String(format: "%.2f", seconds)) s, \(Int(Double(rows) / seconds)) rows/s, worker peak RSS \(rss) MB")
         return (seconds, rss)
     }

@@ -8,9 +8,19 @@ public enum FieldDecoding: Sendable, Hashable {
     case windows1252
 
     @inline(__always)
+    static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var any: UInt8 = 0
+        for b in bytes { any |= b }
+        return any < 0x80
+    }
+
+    @inline(__always)
     func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         switch self {
         case .utf8OrWindows1252:
+            // Most fields are ASCII: checked with a plain loop, then the specialized UTF-8 initializer.
+            // (`String(validating:as:)` is generic and pays a runtime metadata lookup per call.)
+            if Self.isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
             if let s = String(validating: bytes, as: UTF8.self) { return s }
             return Windows1252.decode(bytes)
         case .utf8:
