@@ -44,6 +44,24 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(5))
     }
 
+    @Test func xlsxEntryWithAWrongChecksumIsMalformed() throws {
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: try TabularFixture.path("products.xlsx"))))
+        #expect(try TabularFixture.rows(.xlsx, TabularFixture.temp("ok.xlsx", bytes)).count > 1)
+        // Flip the CRC-32 (offset 16) of every central directory record (signature PK\u{1}\u{2}).
+        var patched = 0
+        var i = 0
+        while i + 20 < bytes.count {
+            if bytes[i] == 0x50 && bytes[i + 1] == 0x4B && bytes[i + 2] == 0x01 && bytes[i + 3] == 0x02 {
+                bytes[i + 16] ^= 0xFF
+                patched += 1
+            }
+            i += 1
+        }
+        #expect(patched > 2)
+        let corrupt = try TabularFixture.temp("crc.xlsx", bytes)
+        #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, corrupt) } == .malformedFile)
+    }
+
     @Test func xlsxCellScanLimit() throws {
         let path = try TabularFixture.path("products.xlsx")
         #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, path, limits: ExtractionLimits(maxCellsScanned: 5)) } == .rowLimitExceeded)

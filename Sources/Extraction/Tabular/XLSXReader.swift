@@ -32,88 +32,158 @@ public struct XLSXReader: EscapingTabularReader {
         let sheet = try select(workbook)
         let shared = try loadSharedStrings(zip, limits: limits, isCancelled: isCancelled)
         let part = try zip.extract(sheet.part, isCancelled: isCancelled)
-        let xml = try XMLPullReader(path: part.path, what: sheet.part)
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
-
-        var rowNumber = 0
-        var fields: [String] = []
-        var hasValue = false
-        var cells = 0
-        var col = -1
-        // Reused per cell: the `<v>` bytes and the inline-string bytes (no String until a value is kept).
-        var raw: [UInt8] = []
-        var inline: [UInt8] = []
-        raw.reserveCapacity(64)
-        inline.reserveCapacity(64)
-        func finishRow() throws {
-            if hasValue {
+        let sheetReader = SheetDelegate(shared: shared, workbook: workbook, limits: limits)
+        let parser = try XMLPushParser(what: sheet.part, delegate: sheetReader)
+        sheetReader.parser = parser
+        // Rows collected while libxml2 parsed a chunk are delivered between chunks, where `onRow` may throw.
+        try parser.parseFile(part.path) { fed in
+            for (rowNumber, fields) in sheetReader.completed {
                 try gate.admit(rowNumber: rowNumber)
                 try onRow(rowNumber, fields)
             }
-            fields.removeAll(keepingCapacity: true)
-            hasValue = false
+            sheetReader.completed.removeAll(keepingCapacity: true)
+            try gate.checkCancelled()
+            if part.size > 0 { progress(Int64(Double(fileSize) * min(1, Double(fed) / Double(part.size)))) }
         }
-        var nodes = 0
-        while try xml.read() {
-            nodes += 1
-            if nodes & 0xFFF == 0 {
-                try gate.checkCancelled()
-                if part.size > 0 { progress(Int64(Double(fileSize) * min(1, Double(xml.bytesConsumed) / Double(part.size)))) }
-            }
-            let type = xml.nodeType
-            if type == XMLPullReader.endElementType {
-                guard let name = xml.localName else { continue }
-                if name.isEqual("row") { try finishRow() } else if name.isEqual("sheetData") { break }
-                continue
-            }
-            guard type == XMLPullReader.elementType, let name = xml.localName else { continue }
+        progress(fileSize)
+    }
+
+    /// Turns SAX events of `<sheetData>` into rows: `<row r>`, `<c r t s>`, `<v>`, inline `<is><t>` (phonetic
+    /// `<rPh>` runs skipped). Cells absent between two values become ""; rows with no value are dropped.
+    final class SheetDelegate: XMLSAXDelegate {
+        let shared: [String]
+        let workbook: XLSXWorkbook
+        let limits: ExtractionLimits
+        weak var parser: XMLPushParser?
+        /// Rows finished since the last delivery.
+        var completed: [(Int, [String])] = []
+
+        private enum Capture { case none, raw, inline }
+        private var rowNumber = 0
+        private var fields: [String] = []
+        private var hasValue = false
+        private var cells = 0
+        private var col = -1
+        private var inCell = false
+        private var cellType = CellType.number
+        private var style = 0
+        private var raw: [UInt8] = []
+        private var inline: [UInt8] = []
+        private var hasRaw = false
+        private var hasInline = false
+        private var phonetic = false
+        private var capture = Capture.none
+
+        init(shared: [String], workbook: XLSXWorkbook, limits: ExtractionLimits) {
+            self.shared = shared
+            self.workbook = workbook
+            self.limits = limits
+            raw.reserveCapacity(64)
+            inline.reserveCapacity(64)
+        }
+
+        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) {
             if name.isEqual("c") {
                 cells += 1
                 if cells > limits.maxCellsScanned {
-                    throw JobError(
-                        .rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) cells",
-                        details: ["row": String(rowNumber), "limit": String(limits.maxCellsScanned), "reason": "cells"])
+                    parser?.stop(
+                        JobError(
+                            .rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) cells",
+                            details: ["row": String(rowNumber), "limit": String(limits.maxCellsScanned), "reason": "cells"]))
+                    return
                 }
                 var ref: Int?
                 var type = CellType.number
                 var style = 0
-                xml.forEachAttribute { n, v in
+                attributes.forEach { n, v in
                     if n.isEqual("r") {
-                        ref = Self.column(of: v)
+                        ref = XLSXReader.column(of: v)
                     } else if n.isEqual("t") {
                         type = CellType(v)
                     } else if n.isEqual("s") {
-                        style = Self.integer(v) ?? Int(String(cString: v)) ?? 0
+                        style = XLSXReader.integer(v) ?? Int(String(decoding: v, as: UTF8.self)) ?? 0
                     }
                 }
                 col = ref ?? col + 1
-                if xml.isEmptyElement { continue }
+                cellType = type
+                self.style = style
+                inCell = true
                 raw.removeAll(keepingCapacity: true)
                 inline.removeAll(keepingCapacity: true)
-                let (hasRaw, hasInline) = try readCell(xml, raw: &raw, inline: &inline)
-                let value = try cellText(
-                    raw: hasRaw ? raw : nil, inline: hasInline ? inline : nil, type: type, style: style,
+                hasRaw = false
+                hasInline = false
+                phonetic = false
+            } else if inCell {
+                if name.isEqual("v") {
+                    raw.removeAll(keepingCapacity: true)  // last <v> wins
+                    hasRaw = true
+                    capture = .raw
+                } else if name.isEqual("rPh") {
+                    phonetic = true
+                } else if name.isEqual("t") && !phonetic {
+                    hasInline = true
+                    capture = .inline
+                }
+            } else if name.isEqual("row") {
+                var r: Int?
+                attributes.forEach { n, v in if n.isEqual("r") { r = XLSXReader.integer(v) ?? Int(String(decoding: v, as: UTF8.self)) } }
+                rowNumber = r ?? rowNumber + 1
+                col = -1
+                fields.removeAll(keepingCapacity: true)
+                hasValue = false
+            }
+        }
+
+        func characters(_ bytes: UnsafeBufferPointer<UInt8>) {
+            switch capture {
+            case .none: return
+            case .raw: raw.append(contentsOf: bytes)
+            case .inline: inline.append(contentsOf: bytes)
+            }
+        }
+
+        func endElement(_ name: UnsafePointer<UInt8>) {
+            if inCell {
+                if name.isEqual("c") {
+                    inCell = false
+                    capture = .none
+                    finishCell()
+                } else if name.isEqual("v") || name.isEqual("t") {
+                    capture = .none
+                } else if name.isEqual("rPh") {
+                    phonetic = false
+                }
+            } else if name.isEqual("row") {
+                if hasValue { completed.append((rowNumber, fields)) }
+                fields.removeAll(keepingCapacity: true)
+                hasValue = false
+            } else if name.isEqual("sheetData") {
+                parser?.stop()
+            }
+        }
+
+        private func finishCell() {
+            guard hasRaw || hasInline else { return }  // <c r="B2" s="3"/>: styled but empty
+            do {
+                let value = try XLSXReader.cellText(
+                    raw: hasRaw ? raw : nil, inline: hasInline ? inline : nil, type: cellType, style: style,
                     shared: shared, workbook: workbook, row: rowNumber, col: col)
-                guard !value.isEmpty else { continue }
+                guard !value.isEmpty else { return }
                 if col >= limits.maxColumns { throw JobError.tooManyColumns(col + 1, limit: limits.maxColumns, row: rowNumber) }
                 while fields.count <= col { fields.append("") }
                 fields[col] = value
                 hasValue = true
-            } else if name.isEqual("row") {
-                var r: Int?
-                xml.forEachAttribute { n, v in if n.isEqual("r") { r = Self.integer(v) ?? Int(String(cString: v)) } }
-                rowNumber = r ?? rowNumber + 1
-                col = -1
-                if xml.isEmptyElement { try finishRow() }
+            } catch {
+                parser?.stop(error)
             }
         }
-        progress(fileSize)
     }
 
     /// A cell's `t` attribute, compared as bytes; unknown types read like numbers (as before).
     enum CellType {
         case number, shared, inlineStr, bool, text
-        init(_ v: UnsafePointer<UInt8>) {
+        init(_ v: UnsafeBufferPointer<UInt8>) {
             if v.isEqual("s") {
                 self = .shared
             } else if v.isEqual("inlineStr") {
@@ -128,46 +198,15 @@ public struct XLSXReader: EscapingTabularReader {
         }
     }
 
-    /// Reads a `<c>`'s children into `raw` (the `<v>` text) and `inline` (inline-string text, phonetic
-    /// runs skipped); returns whether each was present.
-    private func readCell(_ xml: XMLPullReader, raw: inout [UInt8], inline: inout [UInt8]) throws -> (Bool, Bool) {
-        let depth = xml.depth
-        var hasRaw = false
-        var hasInline = false
-        var phonetic = false
-        while try xml.read() {
-            let t = xml.nodeType
-            if t == XMLPullReader.endElementType {
-                if xml.depth == depth { break }
-                if xml.localName?.isEqual("rPh") == true { phonetic = false }
-                continue
-            }
-            guard t == XMLPullReader.elementType, let name = xml.localName else { continue }
-            if name.isEqual("v") {
-                raw.removeAll(keepingCapacity: true)  // last <v> wins
-                hasRaw = true
-                try xml.appendElementText(to: &raw)
-            } else if name.isEqual("rPh") {
-                phonetic = !xml.isEmptyElement
-            } else if name.isEqual("t") && !phonetic {
-                hasInline = true
-                try xml.appendElementText(to: &inline)
-            }
-        }
-        return (hasRaw, hasInline)
-    }
-
     /// A non-negative decimal integer from ASCII digits (at most 18), nil otherwise.
-    static func integer(_ p: UnsafePointer<UInt8>) -> Int? {
-        var i = 0
+    static func integer(_ p: UnsafeBufferPointer<UInt8>) -> Int? {
         var v = 0
-        while p[i] != 0 {
-            let d = p[i] &- 0x30
+        for (i, b) in p.enumerated() {
+            let d = b &- 0x30
             guard d < 10, i < 18 else { return nil }
             v = v * 10 + Int(d)
-            i += 1
         }
-        return i == 0 ? nil : v
+        return p.isEmpty ? nil : v
     }
 
     /// Shared-string index from `<v>` bytes, ASCII whitespace ignored anywhere (as before).
@@ -187,7 +226,7 @@ public struct XLSXReader: EscapingTabularReader {
         return n == 0 ? nil : v
     }
 
-    private func cellText(
+    static func cellText(
         raw: [UInt8]?, inline: [UInt8]?, type: CellType, style: Int, shared: [String],
         workbook: XLSXWorkbook, row: Int, col: Int
     ) throws -> String {
@@ -242,57 +281,71 @@ public struct XLSXReader: EscapingTabularReader {
     private func loadSharedStrings(_ zip: ZipContainer, limits: ExtractionLimits, isCancelled: @Sendable () -> Bool) throws -> [String] {
         guard zip.entry("xl/sharedStrings.xml") != nil else { return [] }
         let part = try zip.extract("xl/sharedStrings.xml", isCancelled: isCancelled)
-        let xml = try XMLPullReader(path: part.path, what: "xl/sharedStrings.xml")
-        var table: [String] = []
-        var current: [UInt8] = []
-        var phonetic = false
-        var total = 0
-        var nodes = 0
-        while try xml.read() {
-            nodes += 1
-            if nodes & 0xFFF == 0, isCancelled() { throw JobError.cancelledExtraction }
-            let t = xml.nodeType
-            if t == XMLPullReader.endElementType {
-                guard let name = xml.localName else { continue }
-                if name.isEqual("si") {
-                    total += current.count + 16
-                    if Int64(total) > limits.maxUnpackedEntryBytes {
-                        throw JobError(
-                            .zipBomb, "shared strings exceed \(limits.maxUnpackedEntryBytes) bytes",
-                            details: ["limit": String(limits.maxUnpackedEntryBytes)])
-                    }
-                    table.append(String(decoding: current, as: UTF8.self))
-                    current.removeAll(keepingCapacity: true)
-                } else if name.isEqual("rPh") {
-                    phonetic = false
-                }
-                continue
-            }
-            guard t == XMLPullReader.elementType, let name = xml.localName else { continue }
+        let table = SharedStringsDelegate(limit: limits.maxUnpackedEntryBytes)
+        let parser = try XMLPushParser(what: "xl/sharedStrings.xml", delegate: table)
+        table.parser = parser
+        try parser.parseFile(part.path) { _ in
+            if isCancelled() { throw JobError.cancelledExtraction }
+        }
+        return table.strings
+    }
+
+    /// `<sst><si><t>…</t><r><t>…</t></r><rPh>…</rPh></si>…`: one string per `<si>`, phonetic runs skipped,
+    /// the whole table capped at `limit` bytes (`.zipBomb` beyond).
+    final class SharedStringsDelegate: XMLSAXDelegate {
+        let limit: Int64
+        weak var parser: XMLPushParser?
+        private(set) var strings: [String] = []
+        private var current: [UInt8] = []
+        private var inText = false
+        private var phonetic = false
+        private var total: Int64 = 0
+
+        init(limit: Int64) { self.limit = limit }
+
+        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) {
             if name.isEqual("si") {
                 current.removeAll(keepingCapacity: true)
-                if xml.isEmptyElement { table.append("") }
             } else if name.isEqual("rPh") {
-                phonetic = !xml.isEmptyElement
+                phonetic = true
             } else if name.isEqual("t") && !phonetic {
-                try xml.appendElementText(to: &current)
+                inText = true
             }
         }
-        return table
+
+        func characters(_ bytes: UnsafeBufferPointer<UInt8>) {
+            if inText { current.append(contentsOf: bytes) }
+        }
+
+        func endElement(_ name: UnsafePointer<UInt8>) {
+            if name.isEqual("t") {
+                inText = false
+            } else if name.isEqual("rPh") {
+                phonetic = false
+            } else if name.isEqual("si") {
+                total += Int64(current.count + 16)
+                if total > limit {
+                    parser?.stop(
+                        JobError(.zipBomb, "shared strings exceed \(limit) bytes", details: ["limit": String(limit)]))
+                    return
+                }
+                strings.append(String(decoding: current, as: UTF8.self))
+            }
+        }
     }
 
     /// `C5` → 2 (0-based column), nil when the reference has no letters.
-    static func column(of ref: UnsafePointer<UInt8>) -> Int? {
-        var i = 0
+    static func column(of ref: UnsafeBufferPointer<UInt8>) -> Int? {
+        var letters = 0
         var col = 0
-        while true {
-            let b = ref[i] & ~0x20
+        for byte in ref {
+            let b = byte & ~0x20
             guard b >= 0x41 && b <= 0x5A else { break }
             col = col * 26 + Int(b - 0x40)
             if col > 1_000_000 { return nil }
-            i += 1
+            letters += 1
         }
-        return i == 0 ? nil : col - 1
+        return letters == 0 ? nil : col - 1
     }
 
     /// 2 → "C".

@@ -1,3 +1,4 @@
+import CZlib  // zlib, through ZIPFoundation's system-library module (Linux)
 import Foundation
 import Models
 import ZIPFoundation
@@ -43,7 +44,9 @@ final class ZipContainer {
         var total = totalInflated
         defer { fclose(out); totalInflated = total }
         do {
-            _ = try archive.extract(entry, bufferSize: 64 * 1024, skipCRC32: false) { data in
+            // CRC-32 checked here with zlib's crc32 (ZIPFoundation's is a byte-at-a-time Swift loop).
+            var crc = crc32(0, nil, 0)
+            _ = try archive.extract(entry, bufferSize: 64 * 1024, skipCRC32: true) { data in
                 entryBytes += Int64(data.count)
                 total += Int64(data.count)
                 if entryBytes > limits.maxUnpackedEntryBytes || total > limits.maxUnpackedTotalBytes {
@@ -55,8 +58,14 @@ final class ZipContainer {
                         ])
                 }
                 if isCancelled() { throw JobError.cancelledExtraction }
-                let written = data.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, out) }
+                let written = data.withUnsafeBytes { b -> Int in
+                    crc = crc32(crc, b.bindMemory(to: UInt8.self).baseAddress, uInt(b.count))
+                    return fwrite(b.baseAddress, 1, b.count, out)
+                }
                 if written != data.count { throw JobError(.extractionError, "cannot write temp file") }
+            }
+            if UInt32(truncatingIfNeeded: crc) != entry.checksum {
+                throw JobError(.malformedFile, "corrupt ZIP entry \(path): CRC-32 mismatch", details: ["entry": path])
             }
         } catch let error as JobError {
             throw error
