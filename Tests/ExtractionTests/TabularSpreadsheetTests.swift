@@ -75,6 +75,17 @@ import Testing
         #expect(NumberText.clean("12.500000000000002") == "12.5")
         #expect(NumberText.clean("3.0") == "3")
         #expect(NumberText.clean("12345678901234567890") == "12345678901234567890")
+        // The fast path for short plain decimals agrees with the %.15g round trip on every case it takes.
+        for raw in [
+            "12.5", "-0.25", "0.1", "0.0001", "0.00001", "1.10", "007.5", "123456789012.345", "1234567890123.456",
+            "99.99", "-12.0", "0.5e3", "1.", ".5", "3.14159265358979", "3.141592653589793",
+        ] {
+            let fast = NumberText.isShortPlainDecimal(raw)
+            let slow = Double(raw).map(NumberText.format) ?? raw
+            if fast { #expect(raw == slow, "\(raw) fast path disagrees with \(slow)") }
+            #expect(NumberText.clean(raw) == (fast ? raw : slow), "\(raw)")
+        }
+        #expect(NumberText.isShortPlainDecimal("12.5") && !NumberText.isShortPlainDecimal("1.10") && !NumberText.isShortPlainDecimal("0.00001"))
     }
 
     @Test func xlsLegacyWorkbookThroughChildProcess() throws {

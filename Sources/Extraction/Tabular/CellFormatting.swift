@@ -13,9 +13,35 @@ enum NumberText {
             allDigits = false
             break
         }
-        if allDigits { return raw }
+        if allDigits || isShortPlainDecimal(raw) { return raw }
         guard let d = Double(raw), d.isFinite else { return raw }
         return format(d)
+    }
+
+    /// `-?[1-9][0-9]*|0` `.` digits not ending in 0, at most 15 significant digits, not below 1e-4: exactly
+    /// what `%.15g` would print for it, so the `Double` round trip (the costly part) is skipped.
+    static func isShortPlainDecimal(_ raw: String) -> Bool {
+        var raw = raw
+        return raw.withUTF8 { b -> Bool in
+            var i = 0
+            if i < b.count && b[i] == 0x2D { i += 1 }
+            let intStart = i
+            while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+            let intDigits = i - intStart
+            guard intDigits > 0, i < b.count, b[i] == 0x2E else { return false }
+            let intIsZero = intDigits == 1 && b[intStart] == 0x30
+            guard intIsZero || b[intStart] != 0x30 else { return false }  // no leading zeros
+            i += 1
+            let fracStart = i
+            while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+            let fracDigits = i - fracStart
+            guard i == b.count, fracDigits > 0, b[i - 1] != 0x30 else { return false }
+            var leadingFractionZeros = 0
+            if intIsZero { while leadingFractionZeros < fracDigits && b[fracStart + leadingFractionZeros] == 0x30 { leadingFractionZeros += 1 } }
+            guard leadingFractionZeros < 4 else { return false }
+            let significant = (intIsZero ? 0 : intDigits) + fracDigits - leadingFractionZeros
+            return significant <= 15
+        }
     }
 
     static func format(_ d: Double) -> String {

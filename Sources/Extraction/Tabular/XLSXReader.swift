@@ -38,11 +38,11 @@ public struct XLSXReader: EscapingTabularReader {
         sheetReader.parser = parser
         // Rows collected while libxml2 parsed a chunk are delivered between chunks, where `onRow` may throw.
         try parser.parseFile(part.path) { fed in
-            for (rowNumber, fields) in sheetReader.completed {
+            for (rowNumber, fields) in sheetReader.state.completed {
                 try gate.admit(rowNumber: rowNumber)
                 try onRow(rowNumber, fields)
             }
-            sheetReader.completed.removeAll(keepingCapacity: true)
+            sheetReader.state.completed.removeAll(keepingCapacity: true)
             try gate.checkCancelled()
             if part.size > 0 { progress(Int64(Double(fileSize) * min(1, Double(fed) / Double(part.size)))) }
         }
@@ -51,11 +51,35 @@ public struct XLSXReader: EscapingTabularReader {
 
     /// Turns SAX events of `<sheetData>` into rows: `<row r>`, `<c r t s>`, `<v>`, inline `<is><t>` (phonetic
     /// `<rPh>` runs skipped). Cells absent between two values become ""; rows with no value are dropped.
+    ///
+    /// All state lives in one struct mutated through one access per event (class properties would pay a
+    /// dynamic exclusivity check on every touch).
     final class SheetDelegate: XMLSAXDelegate {
+        var state: SheetState
+        weak var parser: XMLPushParser?
+
+        init(shared: [String], workbook: XLSXWorkbook, limits: ExtractionLimits) {
+            state = SheetState(shared: shared, workbook: workbook, limits: limits)
+        }
+
+        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) {
+            if let stop = state.startElement(name, attributes) { parser?.stop(stop.error) }
+        }
+
+        func characters(_ bytes: UnsafeBufferPointer<UInt8>) { state.characters(bytes) }
+
+        func endElement(_ name: UnsafePointer<UInt8>) {
+            if let stop = state.endElement(name) { parser?.stop(stop.error) }
+        }
+    }
+
+    /// Why a sheet delegate stops the parser: an error, or (nil) the end of `<sheetData>`.
+    struct Stop { var error: (any Error)? }
+
+    struct SheetState {
         let shared: [String]
         let workbook: XLSXWorkbook
         let limits: ExtractionLimits
-        weak var parser: XMLPushParser?
         /// Rows finished since the last delivery.
         var completed: [(Int, [String])] = []
 
@@ -83,15 +107,14 @@ public struct XLSXReader: EscapingTabularReader {
             inline.reserveCapacity(64)
         }
 
-        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) {
+        mutating func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> Stop? {
             if name.isEqual("c") {
                 cells += 1
                 if cells > limits.maxCellsScanned {
-                    parser?.stop(
-                        JobError(
+                    return Stop(
+                        error: JobError(
                             .rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) cells",
                             details: ["row": String(rowNumber), "limit": String(limits.maxCellsScanned), "reason": "cells"]))
-                    return
                 }
                 var ref: Int?
                 var type = CellType.number
@@ -133,9 +156,10 @@ public struct XLSXReader: EscapingTabularReader {
                 fields.removeAll(keepingCapacity: true)
                 hasValue = false
             }
+            return nil
         }
 
-        func characters(_ bytes: UnsafeBufferPointer<UInt8>) {
+        mutating func characters(_ bytes: UnsafeBufferPointer<UInt8>) {
             switch capture {
             case .none: return
             case .raw: raw.append(contentsOf: bytes)
@@ -143,12 +167,12 @@ public struct XLSXReader: EscapingTabularReader {
             }
         }
 
-        func endElement(_ name: UnsafePointer<UInt8>) {
+        mutating func endElement(_ name: UnsafePointer<UInt8>) -> Stop? {
             if inCell {
                 if name.isEqual("c") {
                     inCell = false
                     capture = .none
-                    finishCell()
+                    return finishCell()
                 } else if name.isEqual("v") || name.isEqual("t") {
                     capture = .none
                 } else if name.isEqual("rPh") {
@@ -159,23 +183,25 @@ public struct XLSXReader: EscapingTabularReader {
                 fields.removeAll(keepingCapacity: true)
                 hasValue = false
             } else if name.isEqual("sheetData") {
-                parser?.stop()
+                return Stop(error: nil)
             }
+            return nil
         }
 
-        private func finishCell() {
-            guard hasRaw || hasInline else { return }  // <c r="B2" s="3"/>: styled but empty
+        private mutating func finishCell() -> Stop? {
+            guard hasRaw || hasInline else { return nil }  // <c r="B2" s="3"/>: styled but empty
             do {
                 let value = try XLSXReader.cellText(
                     raw: hasRaw ? raw : nil, inline: hasInline ? inline : nil, type: cellType, style: style,
                     shared: shared, workbook: workbook, row: rowNumber, col: col)
-                guard !value.isEmpty else { return }
+                guard !value.isEmpty else { return nil }
                 if col >= limits.maxColumns { throw JobError.tooManyColumns(col + 1, limit: limits.maxColumns, row: rowNumber) }
                 while fields.count <= col { fields.append("") }
                 fields[col] = value
                 hasValue = true
+                return nil
             } catch {
-                parser?.stop(error)
+                return Stop(error: error)
             }
         }
     }
