@@ -77,16 +77,20 @@ final class XMLPushParser {
         sax.initialized = XML_SAX2_MAGIC
         sax.startElementNs = { ctx, localname, _, _, _, _, nbAttributes, _, attributes in
             guard let ctx, let localname else { return }
-            let box = Unmanaged<Box>.fromOpaque(ctx).takeUnretainedValue()
-            box.delegate.startElement(localname, XMLSAXAttributes(count: Int(nbAttributes), base: attributes))
+            // _withUnsafeGuaranteedRef: the parser owns the box for the whole parse, so no retain per event.
+            Unmanaged<Box>.fromOpaque(ctx)._withUnsafeGuaranteedRef {
+                $0.delegate.startElement(localname, XMLSAXAttributes(count: Int(nbAttributes), base: attributes))
+            }
         }
         sax.endElementNs = { ctx, localname, _, _ in
             guard let ctx, let localname else { return }
-            Unmanaged<Box>.fromOpaque(ctx).takeUnretainedValue().delegate.endElement(localname)
+            Unmanaged<Box>.fromOpaque(ctx)._withUnsafeGuaranteedRef { $0.delegate.endElement(localname) }
         }
         let characters: charactersSAXFunc = { ctx, bytes, length in
             guard let ctx, let bytes, length > 0 else { return }
-            Unmanaged<Box>.fromOpaque(ctx).takeUnretainedValue().delegate.characters(UnsafeBufferPointer(start: bytes, count: Int(length)))
+            Unmanaged<Box>.fromOpaque(ctx)._withUnsafeGuaranteedRef {
+                $0.delegate.characters(UnsafeBufferPointer(start: bytes, count: Int(length)))
+            }
         }
         sax.characters = characters
         sax.cdataBlock = characters
