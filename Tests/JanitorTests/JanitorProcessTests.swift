@@ -108,8 +108,11 @@ struct JanitorProcessTests {
         let rows = try await db.pool.query(
             "SELECT attempt, error->>'code' AS code FROM quarry.jobs WHERE id = ANY($1::uuid[])", [ids])
         #expect(rows.allSatisfy { $0.int("attempt") == 1 && $0.string("code") == "STALLED" })
-        // One JSON log line per recovered job, with its ids.
-        let lines = j.log.split(separator: "\n").filter { $0.contains("job:stalled_recovered") }
+        // One JSON log line per recovered job, with its ids (written after the recovery commits, so they may
+        // reach the pipe a moment after the jobs show as queued).
+        func recoveredLines() -> [Substring] { j.log.split(separator: "\n").filter { $0.contains("job:stalled_recovered") } }
+        #expect(try await eventually(timeout: .seconds(5)) { recoveredLines().count >= 3 })
+        let lines = recoveredLines()
         #expect(lines.count == 3)
         for id in ids {
             #expect(lines.contains { $0.contains(id.uuidString.lowercased()) && $0.contains("\"worker_id\"") && $0.contains("\"org_id\"") })
