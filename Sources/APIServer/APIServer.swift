@@ -173,6 +173,11 @@ public final class APIServer: Sendable {
             }
         } catch let e as APIError {
             response = Envelope.error(e)
+        } catch let e as PostgresError where e.sqlState == "57014" {
+            // query_canceled: this request's task was cancelled (client gone, or shutting down) and the pool
+            // cancelled its statement. (A timeout is answered by the watchdog before it gets here.)
+            logger.info("request cancelled", metadata: ["route": "\(routeName)", "error": "\(e)"])
+            response = Envelope.error(.timeout)
         } catch let e as PostgresError where e.sqlState?.hasPrefix("22") == true {
             response = Envelope.error(.badRequest("invalid parameter value"))
         } catch let e as PostgresError where e.isTransient || e.code == .poolTimeout || e.code == .poolClosed {
