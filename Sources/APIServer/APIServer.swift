@@ -109,7 +109,7 @@ public final class APIServer: Sendable {
     let logger: Logger
     let routes: [Route]
     let batchProcessor: BatchProcessor?
-    let jobReader: PostgresBatchLoader<JobKey, String>
+    let jobReader: PostgresBatchLoader<JobKey, JobSnapshot>
     let watchdog = RequestWatchdog()
 
     /// - Parameter batchProcessor: runs one batch of jobs in-request for `POST /api/worker/process`.

@@ -108,19 +108,21 @@ extension APIServer {
 
     // MARK: Read
 
-    func jobRow(_ id: UUID, org: UUID) async throws -> (json: String, status: String)? {
-        let r = try await pool.query(
-            "SELECT \(Self.jobJSON)::text AS job, j.status FROM quarry.jobs j WHERE j.id = $1 AND j.org_id = $2", [id, org],
-            prepare: true
-        ).first
-        guard let r, let json = r.string("job") else { return nil }
-        return (json, r.string("status") ?? "")
+    /// A job's JSON and status as `org` sees it (nil: no such job, or another org's), through the batch loader.
+    func jobRow(_ id: UUID, org: UUID) async throws -> JobSnapshot? {
+        try await jobReader.load(JobKey(id: id, org: org))
     }
 
     func getJob(_ c: Call) async throws -> Response {
         let id = try c.uuid("id")
-        guard let json = try await jobReader.load(JobKey(id: id, org: c.who.orgID)) else { throw APIError.notFound("job not found") }
-        return Envelope.raw(json)
+        guard let job = try await jobRow(id, org: c.who.orgID) else { throw APIError.notFound("job not found") }
+        return Envelope.raw(job.json)
+    }
+
+    /// One job as the API shows it, plus its status (the SSE stream ends on a final one).
+    struct JobSnapshot: Sendable {
+        var json: String
+        var status: String
     }
 
     /// A job as one org sees it (another org's job is "not found").
@@ -129,16 +131,17 @@ extension APIServer {
         var org: UUID
     }
 
-    /// `GET /api/extraction/jobs/:id` is the route clients poll; concurrent polls share one statement.
-    static func makeJobReader(pool: PostgresPool) -> PostgresBatchLoader<JobKey, String> {
+    /// `GET /api/extraction/jobs/:id` (the route clients poll) and every SSE stream's re-read after a
+    /// NOTIFY: concurrent reads share one statement.
+    static func makeJobReader(pool: PostgresPool) -> PostgresBatchLoader<JobKey, JobSnapshot> {
         PostgresBatchLoader(pool: pool) { connection, keys in
             let rows = try connection.query(
-                "SELECT j.id, j.org_id, \(jobJSON)::text AS job FROM quarry.jobs j WHERE j.id = ANY($1::uuid[])",
+                "SELECT j.id, j.org_id, j.status, \(jobJSON)::text AS job FROM quarry.jobs j WHERE j.id = ANY($1::uuid[])",
                 [Array(Set(keys.map(\.id)))], prepare: true)
-            var out: [JobKey: String] = [:]
+            var out: [JobKey: JobSnapshot] = [:]
             for r in rows {
                 guard let id = r.uuid("id"), let org = r.uuid("org_id"), let json = r.string("job") else { continue }
-                out[JobKey(id: id, org: org)] = json
+                out[JobKey(id: id, org: org)] = JobSnapshot(json: json, status: r.string("status") ?? "")
             }
             return out
         }
