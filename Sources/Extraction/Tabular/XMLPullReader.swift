@@ -1,12 +1,6 @@
 import CLibXML2
 import Models
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// A libxml2 `xmlTextReader` over a file, hardened: no entity substitution, no DTD loading, no network,
 /// no huge mode. Any DOCTYPE, entity declaration or entity reference throws `.xmlForbidden` at once.
 final class XMLPullReader {
@@ -60,7 +54,6 @@ final class XMLPullReader {
     private(set) var nodeType: Int32 = 0
     var depth: Int32 { xmlTextReaderDepth(reader) }
     var isEmptyElement: Bool { xmlTextReaderIsEmptyElement(reader) == 1 }
-    var bytesConsumed: Int64 { Int64(xmlTextReaderByteConsumed(reader)) }
 
     /// Whether the current node's local name is `name` (ASCII).
     func nameIs(_ name: StaticString) -> Bool {
@@ -83,45 +76,8 @@ final class XMLPullReader {
         return out
     }
 
-    /// Calls `body` with each attribute's local name and raw value pointer (no copies).
-    func forEachAttribute(_ body: (UnsafePointer<xmlChar>, UnsafePointer<xmlChar>) -> Void) {
-        while xmlTextReaderMoveToNextAttribute(reader) == 1 {
-            if let n = xmlTextReaderConstLocalName(reader), let v = xmlTextReaderConstValue(reader) { body(n, v) }
-        }
-        xmlTextReaderMoveToElement(reader)
-    }
-
     /// The current node's local name (NUL-terminated, owned by libxml2; valid until the next `read()`).
     var localName: UnsafePointer<xmlChar>? { xmlTextReaderConstLocalName(reader) }
-
-    /// Appends the concatenated text content of the current element to `bytes` (no String per text
-    /// node); leaves the reader on its end tag.
-    func appendElementText(to bytes: inout [UInt8]) throws {
-        if isEmptyElement { return }
-        let start = depth
-        while try read() {
-            let t = nodeType
-            if t == Self.endElementType && depth == start { break }
-            if t == 3 || t == 4 || t == 13 || t == 14, let v = xmlTextReaderConstValue(reader) {
-                bytes.append(contentsOf: UnsafeBufferPointer(start: v, count: strlen(UnsafeRawPointer(v).assumingMemoryBound(to: CChar.self))))
-            }
-        }
-    }
-
-    /// The concatenated text content of the current element; leaves the reader on its end tag.
-    func elementText() throws -> String {
-        if isEmptyElement { return "" }
-        let start = depth
-        var text = ""
-        while try read() {
-            let t = nodeType
-            if t == Self.endElementType && depth == start { break }
-            if t == 3 || t == 4 || t == 13 || t == 14, let v = xmlTextReaderConstValue(reader) {
-                text += String(cString: v)
-            }
-        }
-        return text
-    }
 }
 
 extension UnsafePointer where Pointee == UInt8 {

@@ -108,10 +108,9 @@ final class XMLPushParser {
             guard let ctx else { return }
             Unmanaged<Box>.fromOpaque(ctx).takeUnretainedValue().forbid()
         }
-        sax.getEntity = { ctx, name in
+        sax.getEntity = { ctx, _ in
             // Predefined entities (&amp; …) never get here; anything else would need a declaration.
             guard let ctx else { return nil }
-            _ = name
             Unmanaged<Box>.fromOpaque(ctx).takeUnretainedValue().forbid()
             return nil
         }
