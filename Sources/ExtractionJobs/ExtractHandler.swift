@@ -247,7 +247,7 @@ public struct ExtractHandler: JobHandler {
         var unchanged = 0
         var after = 0
         while true {
-            if isCancelled() { throw JobError(.cancelled, "extraction cancelled") }
+            if isCancelled() { throw JobError.cancelledExtraction }
             let rows = try c.query(
                 """
                 WITH batch AS (

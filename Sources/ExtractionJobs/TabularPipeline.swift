@@ -116,7 +116,7 @@ struct TabularPipeline {
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
         // Repeated SKUs: found exactly in bounded memory once every row is in, then flagged in place.
         outcome.duplicates = try duplicates.finish { rows in
-            if isCancelled() { throw JobError(.cancelled, "extraction cancelled") }
+            if isCancelled() { throw JobError.cancelledExtraction }
             try c.query(
                 """
                 UPDATE quarry.result_rows

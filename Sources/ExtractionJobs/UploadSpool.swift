@@ -1,3 +1,4 @@
+import Extraction
 import Foundation
 import Models
 import Postgres
@@ -41,7 +42,7 @@ enum UploadSpool {
         while let bytes = try c.queryBytes(
             "SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [upload.id, seq])
         {
-            if isCancelled() { throw JobError(.cancelled, "extraction cancelled") }
+            if isCancelled() { throw JobError.cancelledExtraction }
             written += Int64(bytes.count)
             if written > maxBytes {
                 throw JobError(.fileTooLarge, "file exceeds the \(maxBytes / 1_048_576) MB limit")

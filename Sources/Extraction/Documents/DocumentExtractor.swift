@@ -23,7 +23,7 @@ public enum DocumentExtractor {
         guard FileManager.default.fileExists(atPath: path) else {
             throw JobError(.fileNotFound, "document not found", details: ["path": path])
         }
-        if isCancelled() { throw JobError(.cancelled, "extraction cancelled") }
+        if isCancelled() { throw JobError.cancelledExtraction }
         do {
             switch kind {
             case .pdf:

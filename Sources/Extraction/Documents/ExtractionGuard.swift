@@ -21,7 +21,7 @@ struct ExtractionGuard {
 
     /// Checks immediately.
     func checkNow() throws(JobError) {
-        if isCancelled() { throw JobError(.cancelled, "extraction cancelled") }
+        if isCancelled() { throw JobError.cancelledExtraction }
         if ContinuousClock.now >= deadline {
             throw JobError(
                 .timeLimitExceeded, "document extraction exceeded its time limit of \(timeout)",

@@ -1,4 +1,4 @@
-import Models
+public import Models
 
 /// Bookkeeping shared by readers: row limit, cancellation cadence.
 struct RowGate {
@@ -42,7 +42,8 @@ struct RowGate {
 }
 
 extension JobError {
-    static var cancelledExtraction: JobError { JobError(.cancelled, "extraction cancelled") }
+    /// The error every extraction step throws when its job was cancelled.
+    public static var cancelledExtraction: JobError { JobError(.cancelled, "extraction cancelled") }
 
     static func tooManyColumns(_ count: Int, limit: Int, row: Int) -> JobError {
         JobError(
