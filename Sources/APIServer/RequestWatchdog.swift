@@ -10,11 +10,11 @@ final class RequestWatchdog: Sendable {
     private struct Entry {
         var deadline: ContinuousClock.Instant
         var cancel: @Sendable () -> Void
+        var timedOut = false
     }
 
     private struct State {
         var entries: [UInt64: Entry] = [:]
-        var timedOut: Set<UInt64> = []
         var nextID: UInt64 = 0
     }
 
@@ -41,28 +41,22 @@ final class RequestWatchdog: Sendable {
         } onCancel: {
             task.cancel()
         }
-        let timedOut = state.withLock { s -> Bool in
-            s.entries[id] = nil
-            return s.timedOut.remove(id) != nil
-        }
+        let timedOut = state.withLock { s in s.entries.removeValue(forKey: id)?.timedOut == true }
         if timedOut { throw APIError.timeout }
         return try outcome.get()
     }
 
-    /// Cancels every registered task whose deadline has passed; returns how many.
-    @discardableResult
-    func sweep(now: ContinuousClock.Instant = .now) -> Int {
+    /// Cancels every registered task whose deadline has passed (once; `run` removes the entry).
+    func sweep(now: ContinuousClock.Instant = .now) {
         let expired = state.withLock { s -> [@Sendable () -> Void] in
             var out: [@Sendable () -> Void] = []
-            for (id, e) in s.entries where e.deadline <= now {
+            for (id, e) in s.entries where !e.timedOut && e.deadline <= now {
                 out.append(e.cancel)
-                s.timedOut.insert(id)
-                s.entries[id] = nil
+                s.entries[id]?.timedOut = true
             }
             return out
         }
         for cancel in expired { cancel() }
-        return expired.count
     }
 
     /// Sweeps every `resolution` until the surrounding task is cancelled.
