@@ -137,7 +137,7 @@ extension APIServer {
         PostgresBatchLoader(pool: pool) { connection, keys in
             let rows = try connection.query(
                 "SELECT j.id, j.org_id, j.status, \(jobJSON)::text AS job FROM quarry.jobs j WHERE j.id = ANY($1::uuid[])",
-                [Array(Set(keys.map(\.id)))], prepare: true)
+                [keys.map(\.id)], prepare: true)
             var out: [JobKey: JobSnapshot] = [:]
             for r in rows {
                 guard let id = r.uuid("id"), let org = r.uuid("org_id"), let json = r.string("job") else { continue }
