@@ -10,12 +10,16 @@ struct XMLPushParserTests {
     final class Recorder: XMLSAXDelegate {
         var events: [String] = []
         var text: [UInt8] = []
-        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) {
+        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> XMLSAXStop? {
             var attrs: [String] = []
             attributes.forEach { n, v in attrs.append("\(String(cString: n))=\(String(decoding: v, as: UTF8.self))") }
             events.append("<\(String(cString: name))\(attrs.isEmpty ? "" : " " + attrs.joined(separator: " "))>")
+            return nil
         }
-        func endElement(_ name: UnsafePointer<UInt8>) { events.append("</\(String(cString: name))>") }
+        func endElement(_ name: UnsafePointer<UInt8>) -> XMLSAXStop? {
+            events.append("</\(String(cString: name))>")
+            return nil
+        }
         func characters(_ bytes: UnsafeBufferPointer<UInt8>) { text.append(contentsOf: bytes) }
     }
 
@@ -70,28 +74,25 @@ struct XMLPushParserTests {
 
     @Test func aDelegateCanStopEarlyOrWithAnError() throws {
         final class StopAtB: XMLSAXDelegate {
-            weak var parser: XMLPushParser?
             var seen = 0
             let error: JobError?
             init(error: JobError?) { self.error = error }
-            func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) {
+            func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> XMLSAXStop? {
                 seen += 1
-                if name.isEqual("b") { parser?.stop(error) }
+                return name.isEqual("b") ? XMLSAXStop(error: error) : nil
             }
-            func endElement(_ name: UnsafePointer<UInt8>) {}
+            func endElement(_ name: UnsafePointer<UInt8>) -> XMLSAXStop? { nil }
             func characters(_ bytes: UnsafeBufferPointer<UInt8>) {}
         }
         let xml = Array("<a><b/><c/><d/></a> trailing garbage <<<".utf8)
         let done = StopAtB(error: nil)
         let p1 = try XMLPushParser(what: "t", delegate: done)
-        done.parser = p1
         try xml.withUnsafeBytes { try p1.feed($0) }
         #expect(p1.isFinished)
         #expect(done.seen == 2)
 
         let failing = StopAtB(error: JobError(.rowLimitExceeded, "stop"))
         let p2 = try XMLPushParser(what: "t", delegate: failing)
-        failing.parser = p2
         #expect(throws: JobError.self) { try xml.withUnsafeBytes { try p2.feed($0) } }
     }
 }

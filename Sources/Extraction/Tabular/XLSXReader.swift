@@ -35,7 +35,6 @@ public struct XLSXReader: EscapingTabularReader {
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
         let sheetReader = SheetDelegate(shared: shared, workbook: workbook, limits: limits)
         let parser = try XMLPushParser(what: sheet.part, delegate: sheetReader)
-        sheetReader.parser = parser
         // Rows collected while libxml2 parsed a chunk are delivered between chunks, where `onRow` may throw.
         try parser.parseFile(part.path) { fed in
             for (rowNumber, fields) in sheetReader.state.completed {
@@ -56,25 +55,19 @@ public struct XLSXReader: EscapingTabularReader {
     /// dynamic exclusivity check on every touch).
     final class SheetDelegate: XMLSAXDelegate {
         var state: SheetState
-        weak var parser: XMLPushParser?
 
         init(shared: [String], workbook: XLSXWorkbook, limits: ExtractionLimits) {
             state = SheetState(shared: shared, workbook: workbook, limits: limits)
         }
 
-        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) {
-            if let stop = state.startElement(name, attributes) { parser?.stop(stop.error) }
+        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> XMLSAXStop? {
+            state.startElement(name, attributes)
         }
 
         func characters(_ bytes: UnsafeBufferPointer<UInt8>) { state.characters(bytes) }
 
-        func endElement(_ name: UnsafePointer<UInt8>) {
-            if let stop = state.endElement(name) { parser?.stop(stop.error) }
-        }
+        func endElement(_ name: UnsafePointer<UInt8>) -> XMLSAXStop? { state.endElement(name) }
     }
-
-    /// Why a sheet delegate stops the parser: an error, or (nil) the end of `<sheetData>`.
-    struct Stop { var error: (any Error)? }
 
     struct SheetState {
         let shared: [String]
@@ -107,11 +100,11 @@ public struct XLSXReader: EscapingTabularReader {
             inline.reserveCapacity(64)
         }
 
-        mutating func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> Stop? {
+        mutating func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> XMLSAXStop? {
             if name.isEqual("c") {
                 cells += 1
                 if cells > limits.maxCellsScanned {
-                    return Stop(
+                    return XMLSAXStop(
                         error: JobError(
                             .rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) cells",
                             details: ["row": String(rowNumber), "limit": String(limits.maxCellsScanned), "reason": "cells"]))
@@ -167,7 +160,7 @@ public struct XLSXReader: EscapingTabularReader {
             }
         }
 
-        mutating func endElement(_ name: UnsafePointer<UInt8>) -> Stop? {
+        mutating func endElement(_ name: UnsafePointer<UInt8>) -> XMLSAXStop? {
             if inCell {
                 if name.isEqual("c") {
                     inCell = false
@@ -183,12 +176,12 @@ public struct XLSXReader: EscapingTabularReader {
                 fields.removeAll(keepingCapacity: true)
                 hasValue = false
             } else if name.isEqual("sheetData") {
-                return Stop(error: nil)
+                return .finished
             }
             return nil
         }
 
-        private mutating func finishCell() -> Stop? {
+        private mutating func finishCell() -> XMLSAXStop? {
             guard hasRaw || hasInline else { return nil }  // <c r="B2" s="3"/>: styled but empty
             do {
                 let value = try XLSXReader.cellText(
@@ -201,7 +194,7 @@ public struct XLSXReader: EscapingTabularReader {
                 hasValue = true
                 return nil
             } catch {
-                return Stop(error: error)
+                return XMLSAXStop(error: error)
             }
         }
     }
@@ -309,7 +302,6 @@ public struct XLSXReader: EscapingTabularReader {
         let part = try zip.extract("xl/sharedStrings.xml", isCancelled: isCancelled)
         let table = SharedStringsDelegate(limit: limits.maxUnpackedEntryBytes)
         let parser = try XMLPushParser(what: "xl/sharedStrings.xml", delegate: table)
-        table.parser = parser
         try parser.parseFile(part.path) { _ in
             if isCancelled() { throw JobError.cancelledExtraction }
         }
@@ -320,7 +312,6 @@ public struct XLSXReader: EscapingTabularReader {
     /// the whole table capped at `limit` bytes (`.zipBomb` beyond).
     final class SharedStringsDelegate: XMLSAXDelegate {
         let limit: Int64
-        weak var parser: XMLPushParser?
         private(set) var strings: [String] = []
         private var current: [UInt8] = []
         private var inText = false
@@ -329,7 +320,7 @@ public struct XLSXReader: EscapingTabularReader {
 
         init(limit: Int64) { self.limit = limit }
 
-        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) {
+        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> XMLSAXStop? {
             if name.isEqual("si") {
                 current.removeAll(keepingCapacity: true)
             } else if name.isEqual("rPh") {
@@ -337,13 +328,14 @@ public struct XLSXReader: EscapingTabularReader {
             } else if name.isEqual("t") && !phonetic {
                 inText = true
             }
+            return nil
         }
 
         func characters(_ bytes: UnsafeBufferPointer<UInt8>) {
             if inText { current.append(contentsOf: bytes) }
         }
 
-        func endElement(_ name: UnsafePointer<UInt8>) {
+        func endElement(_ name: UnsafePointer<UInt8>) -> XMLSAXStop? {
             if name.isEqual("t") {
                 inText = false
             } else if name.isEqual("rPh") {
@@ -351,12 +343,11 @@ public struct XLSXReader: EscapingTabularReader {
             } else if name.isEqual("si") {
                 total += Int64(current.count + 16)
                 if total > limit {
-                    parser?.stop(
-                        JobError(.zipBomb, "shared strings exceed \(limit) bytes", details: ["limit": String(limit)]))
-                    return
+                    return XMLSAXStop(error: JobError(.zipBomb, "shared strings exceed \(limit) bytes", details: ["limit": String(limit)]))
                 }
                 strings.append(String(decoding: current, as: UTF8.self))
             }
+            return nil
         }
     }
 

@@ -2,12 +2,21 @@ import CLibXML2
 import Foundation
 import Models
 
+/// Why a delegate stops the parser: an error (thrown from the `feed` that triggered it), or — with
+/// `error` nil — it has read what it needs and the rest of the document is skipped.
+struct XMLSAXStop {
+    var error: (any Error)?
+    /// The delegate has what it needs.
+    static let finished = XMLSAXStop(error: nil)
+}
+
 /// Receives the events of an ``XMLPushParser``. Pointers are valid only during the call.
+/// Element events return nil to go on, or why to stop.
 protocol XMLSAXDelegate: AnyObject {
     /// An element opened; `name` is its NUL-terminated local name.
-    func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes)
+    func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> XMLSAXStop?
     /// An element closed.
-    func endElement(_ name: UnsafePointer<UInt8>)
+    func endElement(_ name: UnsafePointer<UInt8>) -> XMLSAXStop?
     /// Text or CDATA content (entities and character references already resolved).
     func characters(_ bytes: UnsafeBufferPointer<UInt8>)
 }
@@ -35,8 +44,8 @@ struct XMLSAXAttributes {
 /// no network, no huge mode, and any DOCTYPE or entity declaration fails with `.xmlForbidden` at once.
 ///
 /// Unlike the pull reader it builds no tree nodes: bytes go in with ``feed(_:)``, events come out on the
-/// delegate. A delegate that wants to stop (an error, or it has read what it needs) calls ``stop(_:)``;
-/// the pending error is thrown from the `feed` that triggered it.
+/// delegate. A delegate that wants to stop (an error, or it has read what it needs) returns an
+/// ``XMLSAXStop``; the pending error is thrown from the `feed` that triggered it.
 final class XMLPushParser {
     private let context: xmlParserCtxtPtr
     private let box: Box
@@ -57,8 +66,15 @@ final class XMLPushParser {
         }
 
         func forbid() {
-            if failure == nil {
-                failure = JobError(.xmlForbidden, "\(what) declares a DTD or entities, which are not allowed", details: ["part": what])
+            stop(XMLSAXStop(error: JobError(.xmlForbidden, "\(what) declares a DTD or entities, which are not allowed", details: ["part": what])))
+        }
+
+        /// Stops after the current event; the first error wins.
+        func stop(_ stop: XMLSAXStop) {
+            if let error = stop.error {
+                if failure == nil { failure = error }
+            } else {
+                stoppedEarly = true
             }
             if let context { xmlStopParser(context) }
         }
@@ -78,13 +94,17 @@ final class XMLPushParser {
         sax.startElementNs = { ctx, localname, _, _, _, _, nbAttributes, _, attributes in
             guard let ctx, let localname else { return }
             // _withUnsafeGuaranteedRef: the parser owns the box for the whole parse, so no retain per event.
-            Unmanaged<Box>.fromOpaque(ctx)._withUnsafeGuaranteedRef {
-                $0.delegate.startElement(localname, XMLSAXAttributes(count: Int(nbAttributes), base: attributes))
+            Unmanaged<Box>.fromOpaque(ctx)._withUnsafeGuaranteedRef { box in
+                if let stop = box.delegate.startElement(localname, XMLSAXAttributes(count: Int(nbAttributes), base: attributes)) {
+                    box.stop(stop)
+                }
             }
         }
         sax.endElementNs = { ctx, localname, _, _ in
             guard let ctx, let localname else { return }
-            Unmanaged<Box>.fromOpaque(ctx)._withUnsafeGuaranteedRef { $0.delegate.endElement(localname) }
+            Unmanaged<Box>.fromOpaque(ctx)._withUnsafeGuaranteedRef { box in
+                if let stop = box.delegate.endElement(localname) { box.stop(stop) }
+            }
         }
         let characters: charactersSAXFunc = { ctx, bytes, length in
             guard let ctx, let bytes, length > 0 else { return }
@@ -125,14 +145,6 @@ final class XMLPushParser {
     }
 
     deinit { xmlFreeParserCtxt(context) }
-
-    /// Stops parsing after the current event; `error` (if any) is thrown from the current `feed`.
-    /// Without an error the document simply ends here (the delegate has what it needs).
-    func stop(_ error: (any Error)? = nil) {
-        if let error, box.failure == nil { box.failure = error }
-        if error == nil { box.stoppedEarly = true }
-        xmlStopParser(context)
-    }
 
     /// Whether the delegate stopped the document early without an error.
     var isFinished: Bool { box.stoppedEarly && box.failure == nil }
