@@ -110,13 +110,12 @@ struct ExtractBench: AsyncParsableCommand {
         return id
     }
 
-    /// Runs one stored upload through a real `worker` process; checks every row arrived, cleans up.
     /// What one run through a worker measured.
     struct WorkerRun {
         var seconds: Double
         var rss: Int
         var cpuSeconds: Double
-        /// psql `\\copy` of the stored rows into a copy of `quarry.result_rows` (same columns, types, keys, logging).
+        /// psql `\copy` of the stored rows into a copy of `quarry.result_rows` (same columns, types, keys, logging).
         var resultTableCopySeconds: Double?
     }
 
@@ -148,6 +147,8 @@ struct ExtractBench: AsyncParsableCommand {
         return seconds
     }
 
+    /// Runs one stored upload through a real `worker` process; checks every row arrived, cleans up.
+    /// With `resultTableCopyURL`, also times psql loading the same rows into a table shaped like `result_rows`.
     static func runThroughWorker(
         upload: UUID, size: Int, rows: Int, pool: PostgresPool, environment extra: [String: String] = [:],
         resultTableCopyURL: String? = nil
