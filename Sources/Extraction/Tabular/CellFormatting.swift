@@ -8,40 +8,50 @@
 enum NumberText {
     /// `"12.500000000000002"` → `"12.5"`, `"3.0"` → `"3"`, integers kept verbatim; 15 significant digits like Excel.
     static func clean(_ raw: String) -> String {
-        var allDigits = !raw.isEmpty
-        for (i, b) in raw.utf8.enumerated() where !((b >= 0x30 && b <= 0x39) || (i == 0 && b == 0x2D && raw.utf8.count > 1)) {
-            allDigits = false
-            break
-        }
-        if allDigits || isShortPlainDecimal(raw) { return raw }
+        var raw = raw
+        if raw.withUTF8({ isPlainInteger($0) || isShortPlainDecimal($0) }) { return raw }
         guard let d = Double(raw), d.isFinite else { return raw }
         return format(d)
+    }
+
+    /// `-?[0-9]+`: kept verbatim.
+    static func isPlainInteger(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = b.count > 1 && b[0] == 0x2D ? 1 : 0
+        guard i < b.count else { return false }
+        while i < b.count {
+            guard b[i] &- 0x30 < 10 else { return false }
+            i += 1
+        }
+        return true
     }
 
     /// `-?[1-9][0-9]*|0` `.` digits not ending in 0, at most 15 significant digits, not below 1e-4: exactly
     /// what `%.15g` would print for it, so the `Double` round trip (the costly part) is skipped.
     static func isShortPlainDecimal(_ raw: String) -> Bool {
         var raw = raw
-        return raw.withUTF8 { b -> Bool in
-            var i = 0
-            if i < b.count && b[i] == 0x2D { i += 1 }
-            let intStart = i
-            while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
-            let intDigits = i - intStart
-            guard intDigits > 0, i < b.count, b[i] == 0x2E else { return false }
-            let intIsZero = intDigits == 1 && b[intStart] == 0x30
-            guard intIsZero || b[intStart] != 0x30 else { return false }  // no leading zeros
-            i += 1
-            let fracStart = i
-            while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
-            let fracDigits = i - fracStart
-            guard i == b.count, fracDigits > 0, b[i - 1] != 0x30 else { return false }
-            var leadingFractionZeros = 0
-            if intIsZero { while leadingFractionZeros < fracDigits && b[fracStart + leadingFractionZeros] == 0x30 { leadingFractionZeros += 1 } }
-            guard leadingFractionZeros < 4 else { return false }
-            let significant = (intIsZero ? 0 : intDigits) + fracDigits - leadingFractionZeros
-            return significant <= 15
-        }
+        return raw.withUTF8 { isShortPlainDecimal($0) }
+    }
+
+    /// `isShortPlainDecimal` over UTF-8 bytes.
+    static func isShortPlainDecimal(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        if i < b.count && b[i] == 0x2D { i += 1 }
+        let intStart = i
+        while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+        let intDigits = i - intStart
+        guard intDigits > 0, i < b.count, b[i] == 0x2E else { return false }
+        let intIsZero = intDigits == 1 && b[intStart] == 0x30
+        guard intIsZero || b[intStart] != 0x30 else { return false }  // no leading zeros
+        i += 1
+        let fracStart = i
+        while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+        let fracDigits = i - fracStart
+        guard i == b.count, fracDigits > 0, b[i - 1] != 0x30 else { return false }
+        var leadingFractionZeros = 0
+        if intIsZero { while leadingFractionZeros < fracDigits && b[fracStart + leadingFractionZeros] == 0x30 { leadingFractionZeros += 1 } }
+        guard leadingFractionZeros < 4 else { return false }
+        let significant = (intIsZero ? 0 : intDigits) + fracDigits - leadingFractionZeros
+        return significant <= 15
     }
 
     static func format(_ d: Double) -> String {

@@ -1,13 +1,13 @@
-import CLibXML2
 import Models
 
 /// Streams one worksheet of an XLSX workbook.
 ///
-/// Parts are inflated to temp files under the ZIP caps (`.zipBomb`) and read with a hardened libxml2
-/// pull reader (`.xmlForbidden` on any DTD). Shared strings are held in memory, capped at
-/// `maxUnpackedEntryBytes`. Numbers come out without float noise, date-styled numbers as ISO 8601
-/// (`date1904` respected), booleans as `true`/`false`, errors as their text (`#DIV/0!`).
-/// Cells absent between two values become ""; rows with no value are not delivered.
+/// Parts are inflated to temp files under the ZIP caps (`.zipBomb`). The workbook, relationships and styles
+/// (small) are read with libxml2's hardened pull reader; the sheet and the shared strings — the parts that
+/// grow with the file — with ``XMLByteScanner`` (`.xmlForbidden` on any DTD or undeclared entity).
+/// Shared strings are held in memory, capped at `maxUnpackedEntryBytes`. Numbers come out without float
+/// noise, date-styled numbers as ISO 8601 (`date1904` respected), booleans as `true`/`false`, errors as
+/// their text (`#DIV/0!`). Cells absent between two values become ""; rows with no value are not delivered.
 public struct XLSXReader: EscapingTabularReader {
     /// Source path.
     public let path: String
@@ -33,43 +33,24 @@ public struct XLSXReader: EscapingTabularReader {
         let shared = try loadSharedStrings(zip, limits: limits, isCancelled: isCancelled)
         let part = try zip.extract(sheet.part, isCancelled: isCancelled)
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
-        let sheetReader = SheetDelegate(shared: shared, workbook: workbook, limits: limits)
-        let parser = try XMLPushParser(what: sheet.part, delegate: sheetReader)
-        // Rows collected while libxml2 parsed a chunk are delivered between chunks, where `onRow` may throw.
-        try parser.parseFile(part.path) { fed in
-            for (rowNumber, fields) in sheetReader.state.completed {
+        var sheetState = SheetState(shared: shared, workbook: workbook, limits: limits)
+        var scanner = XMLByteScanner(what: sheet.part, maxTokenBytes: max(1 << 20, limits.maxRowBytes))
+        // Rows collected while a chunk was scanned are delivered between chunks, where `onRow` may throw.
+        try scanner.scanFile(part.path, delegate: &sheetState) { fed, state in
+            for (rowNumber, fields) in state.completed {
                 try gate.admit(rowNumber: rowNumber)
                 try onRow(rowNumber, fields)
             }
-            sheetReader.state.completed.removeAll(keepingCapacity: true)
+            state.completed.removeAll(keepingCapacity: true)
             try gate.checkCancelled()
             if part.size > 0 { progress(Int64(Double(fileSize) * min(1, Double(fed) / Double(part.size)))) }
         }
         progress(fileSize)
     }
 
-    /// Turns SAX events of `<sheetData>` into rows: `<row r>`, `<c r t s>`, `<v>`, inline `<is><t>` (phonetic
-    /// `<rPh>` runs skipped). Cells absent between two values become ""; rows with no value are dropped.
-    ///
-    /// All state lives in one struct mutated through one access per event (class properties would pay a
-    /// dynamic exclusivity check on every touch).
-    final class SheetDelegate: XMLSAXDelegate {
-        var state: SheetState
-
-        init(shared: [String], workbook: XLSXWorkbook, limits: ExtractionLimits) {
-            state = SheetState(shared: shared, workbook: workbook, limits: limits)
-        }
-
-        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> XMLSAXStop? {
-            state.startElement(name, attributes)
-        }
-
-        func characters(_ bytes: UnsafeBufferPointer<UInt8>) { state.characters(bytes) }
-
-        func endElement(_ name: UnsafePointer<UInt8>) -> XMLSAXStop? { state.endElement(name) }
-    }
-
-    struct SheetState {
+    /// Turns the scanner's events of `<sheetData>` into rows: `<row r>`, `<c r t s>`, `<v>`, inline `<is><t>`
+    /// (phonetic `<rPh>` runs skipped). Cells absent between two values become ""; rows with no value are dropped.
+    struct SheetState: XMLScanDelegate {
         let shared: [String]
         let workbook: XLSXWorkbook
         let limits: ExtractionLimits
@@ -100,11 +81,11 @@ public struct XLSXReader: EscapingTabularReader {
             inline.reserveCapacity(64)
         }
 
-        mutating func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> XMLSAXStop? {
-            if name.isEqual("c") {
+        mutating func startElement(_ name: UnsafeBufferPointer<UInt8>, _ attributes: XMLScanAttributes) -> XMLScanStop? {
+            if name.isByte("c") {
                 cells += 1
                 if cells > limits.maxCellsScanned {
-                    return XMLSAXStop(
+                    return XMLScanStop(
                         error: JobError(
                             .rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) cells",
                             details: ["row": String(rowNumber), "limit": String(limits.maxCellsScanned), "reason": "cells"]))
@@ -113,11 +94,11 @@ public struct XLSXReader: EscapingTabularReader {
                 var type = CellType.number
                 var style = 0
                 attributes.forEach { n, v in
-                    if n.isEqual("r") {
+                    if n.isByte("r") {
                         ref = XLSXReader.column(of: v)
-                    } else if n.isEqual("t") {
+                    } else if n.isByte("t") {
                         type = CellType(v)
-                    } else if n.isEqual("s") {
+                    } else if n.isByte("s") {
                         style = XLSXReader.integer(v) ?? Int(String(decoding: v, as: UTF8.self)) ?? 0
                     }
                 }
@@ -125,25 +106,25 @@ public struct XLSXReader: EscapingTabularReader {
                 cellType = type
                 self.style = style
                 inCell = true
-                raw.removeAll(keepingCapacity: true)
-                inline.removeAll(keepingCapacity: true)
+                // raw is cleared when a <v> opens; inline is rare.
+                if !inline.isEmpty { inline.removeAll(keepingCapacity: true) }
                 hasRaw = false
                 hasInline = false
                 phonetic = false
             } else if inCell {
-                if name.isEqual("v") {
-                    raw.removeAll(keepingCapacity: true)  // last <v> wins
+                if name.isByte("v") {
+                    if !raw.isEmpty { raw.removeAll(keepingCapacity: true) }  // last <v> wins
                     hasRaw = true
                     capture = .raw
                 } else if name.isEqual("rPh") {
                     phonetic = true
-                } else if name.isEqual("t") && !phonetic {
+                } else if name.isByte("t") && !phonetic {
                     hasInline = true
                     capture = .inline
                 }
             } else if name.isEqual("row") {
                 var r: Int?
-                attributes.forEach { n, v in if n.isEqual("r") { r = XLSXReader.integer(v) ?? Int(String(decoding: v, as: UTF8.self)) } }
+                attributes.forEach { n, v in if n.isByte("r") { r = XLSXReader.integer(v) ?? Int(String(decoding: v, as: UTF8.self)) } }
                 rowNumber = r ?? rowNumber + 1
                 col = -1
                 fields.removeAll(keepingCapacity: true)
@@ -160,13 +141,13 @@ public struct XLSXReader: EscapingTabularReader {
             }
         }
 
-        mutating func endElement(_ name: UnsafePointer<UInt8>) -> XMLSAXStop? {
+        mutating func endElement(_ name: UnsafeBufferPointer<UInt8>) -> XMLScanStop? {
             if inCell {
-                if name.isEqual("c") {
+                if name.isByte("c") {
                     inCell = false
                     capture = .none
                     return finishCell()
-                } else if name.isEqual("v") || name.isEqual("t") {
+                } else if name.isByte("v") || name.isByte("t") {
                     capture = .none
                 } else if name.isEqual("rPh") {
                     phonetic = false
@@ -181,7 +162,7 @@ public struct XLSXReader: EscapingTabularReader {
             return nil
         }
 
-        private mutating func finishCell() -> XMLSAXStop? {
+        private mutating func finishCell() -> XMLScanStop? {
             guard hasRaw || hasInline else { return nil }  // <c r="B2" s="3"/>: styled but empty
             do {
                 let value = try XLSXReader.cellText(
@@ -194,7 +175,7 @@ public struct XLSXReader: EscapingTabularReader {
                 hasValue = true
                 return nil
             } catch {
-                return XMLSAXStop(error: error)
+                return XMLScanStop(error: error)
             }
         }
     }
@@ -300,9 +281,9 @@ public struct XLSXReader: EscapingTabularReader {
     private func loadSharedStrings(_ zip: ZipContainer, limits: ExtractionLimits, isCancelled: @Sendable () -> Bool) throws -> [String] {
         guard zip.entry("xl/sharedStrings.xml") != nil else { return [] }
         let part = try zip.extract("xl/sharedStrings.xml", isCancelled: isCancelled)
-        let table = SharedStringsDelegate(limit: limits.maxUnpackedEntryBytes)
-        let parser = try XMLPushParser(what: "xl/sharedStrings.xml", delegate: table)
-        try parser.parseFile(part.path) { _ in
+        var table = SharedStringsTable(limit: limits.maxUnpackedEntryBytes)
+        var scanner = XMLByteScanner(what: "xl/sharedStrings.xml", maxTokenBytes: max(1 << 20, limits.maxRowBytes))
+        try scanner.scanFile(part.path, delegate: &table) { _, _ in
             if isCancelled() { throw JobError.cancelledExtraction }
         }
         return table.strings
@@ -310,7 +291,7 @@ public struct XLSXReader: EscapingTabularReader {
 
     /// `<sst><si><t>…</t><r><t>…</t></r><rPh>…</rPh></si>…`: one string per `<si>`, phonetic runs skipped,
     /// the whole table capped at `limit` bytes (`.zipBomb` beyond).
-    final class SharedStringsDelegate: XMLSAXDelegate {
+    struct SharedStringsTable: XMLScanDelegate {
         let limit: Int64
         private(set) var strings: [String] = []
         private var current: [UInt8] = []
@@ -320,30 +301,30 @@ public struct XLSXReader: EscapingTabularReader {
 
         init(limit: Int64) { self.limit = limit }
 
-        func startElement(_ name: UnsafePointer<UInt8>, _ attributes: XMLSAXAttributes) -> XMLSAXStop? {
+        mutating func startElement(_ name: UnsafeBufferPointer<UInt8>, _ attributes: XMLScanAttributes) -> XMLScanStop? {
             if name.isEqual("si") {
                 current.removeAll(keepingCapacity: true)
             } else if name.isEqual("rPh") {
                 phonetic = true
-            } else if name.isEqual("t") && !phonetic {
+            } else if name.isByte("t") && !phonetic {
                 inText = true
             }
             return nil
         }
 
-        func characters(_ bytes: UnsafeBufferPointer<UInt8>) {
+        mutating func characters(_ bytes: UnsafeBufferPointer<UInt8>) {
             if inText { current.append(contentsOf: bytes) }
         }
 
-        func endElement(_ name: UnsafePointer<UInt8>) -> XMLSAXStop? {
-            if name.isEqual("t") {
+        mutating func endElement(_ name: UnsafeBufferPointer<UInt8>) -> XMLScanStop? {
+            if name.isByte("t") {
                 inText = false
             } else if name.isEqual("rPh") {
                 phonetic = false
             } else if name.isEqual("si") {
                 total += Int64(current.count + 16)
                 if total > limit {
-                    return XMLSAXStop(error: JobError(.zipBomb, "shared strings exceed \(limit) bytes", details: ["limit": String(limit)]))
+                    return XMLScanStop(error: JobError(.zipBomb, "shared strings exceed \(limit) bytes", details: ["limit": String(limit)]))
                 }
                 strings.append(String(decoding: current, as: UTF8.self))
             }
