@@ -163,7 +163,9 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "QueueTests", dependencies: ["QuarryTestSupport", "Queue", "Postgres", "Models"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "QueueTests", dependencies: ["QuarryTestSupport", "Queue", "Postgres", "Models", "ExtractionJobs"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
             dependencies: [

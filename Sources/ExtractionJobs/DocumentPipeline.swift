@@ -34,11 +34,11 @@ enum DocumentPipeline {
                 e.field(String(s.wordCount))
                 e.endRow()
                 if e.count > 256 * 1024 {
-                    try write(e.buffer)
+                    try e.buffer.withUnsafeBytes(write)
                     e.reset()
                 }
             }
-            if e.count > 0 { try write(e.buffer) }
+            if e.count > 0 { try e.buffer.withUnsafeBytes(write) }
         }
         return doc
     }

@@ -40,9 +40,9 @@ struct TabularPipeline {
         var delivered = 0
         let skip = config.skipRows ?? 0
         let explicitHeader = config.headerRow
-        var encoder = CopyTextEncoder()
+        var encoder = CopyBinaryEncoder()
+        encoder.start()
         var bytesRead: Int64 = 0
-        let jobIDText = Array(jobID.uuidString.lowercased().utf8)
 
         func setHeader(_ headers: [String], at row: Int) throws(JobError) {
             let mapping = try ColumnMapper.map(headers: headers, explicit: config.columnMapping)
@@ -51,7 +51,7 @@ struct TabularPipeline {
             outcome.headerRow = row
         }
 
-        func emit(_ rowNumber: Int, _ fields: [String], write: ([UInt8]) throws -> Void) throws {
+        func emit(_ rowNumber: Int, _ fields: [String], write: (UnsafeRawBufferPointer) throws -> Void) throws {
             guard let processor else { return }
             if let only = onlyRows, !only.contains(rowNumber) { return }
             guard let row = processor.process(rowNumber: rowNumber, fields: fields) else { return }
@@ -60,9 +60,9 @@ struct TabularPipeline {
             outcome.rowsTotal += 1
             if row.isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
-            encode(row, jobID: jobIDText, into: &encoder)
+            try encode(row, into: &encoder)
             if encoder.count >= 256 * 1024 {
-                try write(encoder.buffer)
+                try encoder.withBytes(write)
                 encoder.reset()
             }
             if outcome.rowsTotal % 2000 == 0 {
@@ -73,7 +73,7 @@ struct TabularPipeline {
             }
         }
 
-        func flushPending(write: ([UInt8]) throws -> Void) throws {
+        func flushPending(write: (UnsafeRawBufferPointer) throws -> Void) throws {
             let index = min(max(0, HeaderDetector.detect(rows: pendingHeaderRows.map(\.1))), pendingHeaderRows.count - 1)
             let header = pendingHeaderRows[index]
             try setHeader(header.1, at: header.0)
@@ -84,7 +84,7 @@ struct TabularPipeline {
         try c.copyIn(
             """
             COPY quarry.result_rows (job_id, row_number, valid, sku, name, description, price, currency, quantity, unit,
-                category, brand, barcode, classification, extra, issues) FROM STDIN
+                category, brand, barcode, classification, extra, issues) FROM STDIN (FORMAT binary)
             """
         ) { write in
             try reader.read(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { rowNumber, fields in
@@ -111,7 +111,8 @@ struct TabularPipeline {
                 }
             }
             if processor == nil && !pendingHeaderRows.isEmpty { try flushPending(write: write) }
-            if !encoder.buffer.isEmpty { try write(encoder.buffer) }
+            encoder.finish()
+            try encoder.withBytes(write)
         }
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
         // Repeated SKUs: found exactly in bounded memory once every row is in, then flagged in place.
@@ -130,34 +131,35 @@ struct TabularPipeline {
         return outcome
     }
 
-    private func encode(_ row: ProcessedRow, jobID: [UInt8], into e: inout CopyTextEncoder) {
+    /// The 16 columns of the COPY statement above, in order.
+    private func encode(_ row: ProcessedRow, into e: inout CopyBinaryEncoder) throws {
         let isValid = row.isValid
-        e.field(plain: jobID)
-        e.field(row.rowNumber)
-        e.field(isValid ? "t" : "f")
+        e.row(fields: 16)
+        e.field(jobID)
+        e.field(int4: Int32(clamping: row.rowNumber))
+        e.field(isValid)
         e.field(row.sku)
         e.field(row.name)
         e.field(row.description)
-        e.field(row.priceText.value ?? row.price.map { "\($0)" })
+        try e.field(numeric: row.priceText.value ?? row.price.map { "\($0)" })
         e.field(row.currency)
-        e.field(row.quantityText.value ?? row.quantity.map { "\($0)" })
+        try e.field(numeric: row.quantityText.value ?? row.quantity.map { "\($0)" })
         e.field(row.unit)
         e.field(row.category)
         e.field(row.brand)
         e.field(row.barcode)
         e.field(isValid ? "new" : nil)
         if row.extra.isEmpty && row.supplierSku == nil && row.minOrderQty == nil && row.packSize == nil && row.vatRate == nil {
-            e.field(nil)
+            e.null()
         } else {
             var extra = row.extra
             if let s = row.supplierSku { extra["supplier_sku"] = s }
             if let m = row.minOrderQty { extra["min_order_qty"] = "\(m)" }
             if let p = row.packSize { extra["pack_size"] = p }
             if let v = row.vatRate { extra["vat_rate"] = "\(v)" }
-            e.field(JSONFragments.object(extra))
+            e.field(jsonb: JSONFragments.object(extra))
         }
-        e.field(row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
-        e.endRow()
+        e.field(jsonb: row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
     }
 }
 

@@ -140,14 +140,14 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// Streams data into `COPY … FROM STDIN` (text or CSV format, as the statement says).
+    /// Streams data into `COPY … FROM STDIN` (text, CSV or binary format, as the statement says).
     ///
     /// - Parameters:
     ///   - sql: A `COPY table (cols) FROM STDIN …` statement.
-    ///   - body: Called with a writer; each call sends one chunk of bytes.
+    ///   - body: Called with a writer; each call sends one chunk of bytes (copied before it returns).
     /// - Returns: Rows copied.
     @discardableResult
-    public func copyIn(_ sql: String, _ body: (_ write: ([UInt8]) throws -> Void) throws -> Void) throws -> Int {
+    public func copyIn(_ sql: String, _ body: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Int {
         guard let handle else { throw PostgresError(code: .connection, message: "connection is closed", sql: sql) }
         guard let start = PQexec(handle, sql) else {
             throw PostgresError(code: .copy, message: Self.trimmed(PQerrorMessage(handle)), sql: sql)
@@ -161,11 +161,8 @@ public final class PostgresConnection: @unchecked Sendable {
         var failure: (any Error)?
         do {
             try body { bytes in
-                let rc = bytes.withUnsafeBufferPointer { buf in
-                    buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) {
-                        PQputCopyData(handle, $0, Int32(buf.count))
-                    }
-                }
+                guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+                let rc = PQputCopyData(handle, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
                 if rc != 1 { throw PostgresError(code: .copy, message: Self.trimmed(PQerrorMessage(handle)), sql: sql) }
             }
         } catch {

@@ -254,7 +254,7 @@ struct JobStoreTests {
         let n = try await pool.withConnection { c -> Int in
             try c.execute("CREATE TEMP TABLE \(table) (a int, b text)")
             let copied = try c.copyIn("COPY \(table) (a, b) FROM STDIN") { write in
-                for i in 0..<1000 { try write(Array("\(i)\tline \(i)\n".utf8)) }
+                for i in 0..<1000 { try Array("\(i)\tline \(i)\n".utf8).withUnsafeBytes(write) }
             }
             #expect(copied == 1000)
             _ = try? c.transaction { tx -> Void in
