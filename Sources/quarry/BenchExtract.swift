@@ -162,6 +162,16 @@ struct ExtractBench: AsyncParsableCommand {
         let fleet = try WorkerFleet.start(count: 1, environment: environment)
         defer { fleet.stop() }
         try await Task.sleep(for: .milliseconds(300))
+        // An interrupted earlier run can leave a result for the same bytes, which the worker would reuse from
+        // its cache instead of extracting: drop results of other uploads of this file first.
+        try await pool.query(
+            """
+            WITH stale AS (
+                DELETE FROM quarry.extraction_results r USING quarry.uploads u, quarry.uploads this
+                WHERE this.id = $1 AND u.sha256 = this.sha256 AND u.id <> this.id AND r.upload_id = u.id
+                RETURNING r.job_id)
+            DELETE FROM quarry.result_rows rr USING stale WHERE rr.job_id = stale.job_id
+            """, [upload])
         let cpuBefore = fleet.processes.first.map { cpuSeconds(pid: $0.processIdentifier) } ?? 0
         let t1 = ContinuousClock.now
         let job = try await store.enqueue(
@@ -182,9 +192,11 @@ struct ExtractBench: AsyncParsableCommand {
         print("worker CPU: \(String(format: "%.2f", cpu)) s (user + system, during the job)")
         fleet.stop()
         let stored = try await pool.query("SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1", [job]).first?.int("n") ?? 0
-        let phases = try await pool.query("SELECT summary->>'phases_ms' AS p FROM quarry.extraction_results WHERE job_id = $1", [job])
-            .first?.string("p")
-        print("worker phases (ms): \(phases ?? "?")")
+        let summary = try await pool.query(
+            "SELECT summary->>'phases_ms' AS p, summary->>'cached' AS cached FROM quarry.extraction_results WHERE job_id = $1", [job]
+        ).first
+        if summary?.string("cached") == "true" { throw ValidationError("the worker reused a cached result, so nothing was measured") }
+        print("worker phases (ms): \(summary?.string("p") ?? "?")")
         guard stored == rows else { throw ValidationError("stored \(stored) rows, expected \(rows)") }
         var shaped: Double?
         if let url = resultTableCopyURL {

@@ -20,6 +20,8 @@ public final class DuplicateFinder {
     public let runCapacity: Int
     private let spillPath: String
     private var buffer: [Entry] = []
+    /// The radix sort's second buffer (as large as `buffer`, allocated on first use).
+    private var scratch: [Entry] = []
     private var spill: FileHandle?
     /// Entries in each run written to the spill file, in order.
     private var runLengths: [Int] = []
@@ -67,7 +69,7 @@ public final class DuplicateFinder {
             previous = e.hash
         }
         if runLengths.isEmpty {
-            buffer.sort()
+            sortBuffer()
             for e in buffer { try visit(e) }
         } else {
             if !buffer.isEmpty { try spillBuffer() }
@@ -80,7 +82,7 @@ public final class DuplicateFinder {
     }
 
     private func spillBuffer() throws {
-        buffer.sort()
+        sortBuffer()
         if spill == nil {
             FileManager.default.createFile(atPath: spillPath, contents: nil)
             guard let h = FileHandle(forWritingAtPath: spillPath) else {
@@ -92,6 +94,43 @@ public final class DuplicateFinder {
         try spill?.write(contentsOf: data)
         runLengths.append(buffer.count)
         buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Sorts `buffer` by (hash, row): a least-significant-digit radix sort on the hash, 16 bits a pass.
+    /// Entries are appended in row order and each pass is stable, so equal hashes stay in row order.
+    /// (The comparison sort it replaces was ~6 % of the worker's CPU.)
+    func sortBuffer() {
+        let n = buffer.count
+        guard n > 1 else { return }
+        if scratch.count < n { scratch = [Entry](repeating: Entry(hash: 0, row: 0), count: max(n, runCapacity)) }
+        var offsets = [Int](repeating: 0, count: 1 << 16)
+        buffer.withUnsafeMutableBufferPointer { a in
+            scratch.withUnsafeMutableBufferPointer { b in
+                offsets.withUnsafeMutableBufferPointer { offsets in
+                    guard let aBase = a.baseAddress, let bBase = b.baseAddress, let counts = offsets.baseAddress else { return }
+                    var from = aBase, to = bBase
+                    for pass in 0..<4 {
+                        let shift = UInt64(16 * pass)
+                        counts.update(repeating: 0, count: 1 << 16)
+                        for i in 0..<n { counts[Int(truncatingIfNeeded: (from[i].hash >> shift) & 0xFFFF)] += 1 }
+                        var total = 0
+                        for d in 0..<(1 << 16) {
+                            let c = counts[d]
+                            counts[d] = total
+                            total += c
+                        }
+                        for i in 0..<n {
+                            let e = from[i]
+                            let d = Int(truncatingIfNeeded: (e.hash >> shift) & 0xFFFF)
+                            to[counts[d]] = e
+                            counts[d] += 1
+                        }
+                        swap(&from, &to)
+                    }
+                    // Four passes: the sorted entries are back in `buffer`.
+                }
+            }
+        }
     }
 
     /// ASCII SKUs: FNV-1a over the bytes, finished with the MurmurHash3 64-bit mixer. Other SKUs use Swift's
