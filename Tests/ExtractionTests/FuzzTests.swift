@@ -4,7 +4,7 @@ import Testing
 
 @testable import Extraction
 
-/// A deterministic mutation fuzzer over the CSV parser, the JSON reader and the XLSX reader:
+/// A deterministic mutation fuzzer over the CSV parser, the JSON reader, the XLSX reader and its XML scanner:
 /// bit flips, byte insertions, deletions, truncations and splices of real fixtures. Every input
 /// must either parse or fail with a `JobError` — no crash, no hang, bounded output.
 /// `QUARRY_FUZZ_ITERATIONS` raises the count (default keeps CI fast).
@@ -61,6 +61,61 @@ struct FuzzTests {
             #expect(fields <= input.count + 1 + input.count)  // no field invented out of nothing
         }
         #expect(parsed > 0)
+    }
+
+    /// The XLSX byte scanner on mutated sheet XML (ZIP mutations rarely get past the CRC check): every input
+    /// scans or fails with a `JobError`, with the same outcome and the same events whatever the chunking.
+    @Test func xmlByteScannerSurvivesMutations() throws {
+        let seed = Array(
+            (#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="urn:x"><sheetData>"#
+                + #"<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="inlineStr"><is><t>a &amp; b &#233;</t></is></c></row>"#
+                + #"<row r="2"><c r="A2"><v>12.5</v></c><c r="B2" t="b"><v>1</v></c><c r="C2"/><!-- c --><c r="D2" t="str"><v><![CDATA[x<y]]></v></c></row>"#
+                + "</sheetData></worksheet>").utf8)
+        struct Events: XMLScanDelegate {
+            var log: [UInt8] = []
+            mutating func startElement(_ name: UnsafeBufferPointer<UInt8>, _ attributes: XMLScanAttributes) -> XMLScanStop? {
+                log.append(0x3C)
+                log.append(contentsOf: name)
+                attributes.forEach { n, v in
+                    log.append(0x20)
+                    log.append(contentsOf: n)
+                    log.append(0x3D)
+                    log.append(contentsOf: v)
+                }
+                return nil
+            }
+            mutating func endElement(_ name: UnsafeBufferPointer<UInt8>) -> XMLScanStop? {
+                log.append(0x2F)
+                log.append(contentsOf: name)
+                return nil
+            }
+            mutating func characters(_ bytes: UnsafeBufferPointer<UInt8>) { log.append(contentsOf: bytes) }
+        }
+        func outcome(_ input: [UInt8], chunk: Int) -> (String, [UInt8]) {
+            var events = Events()
+            var scanner = XMLByteScanner(what: "sheet.xml", maxTokenBytes: 4096)
+            do {
+                try scanner.scan(input, chunk: chunk, delegate: &events)
+                return ("OK", events.log)
+            } catch let e as JobError {
+                return (e.code.rawValue, [])
+            } catch {
+                return ("OTHER", [])
+            }
+        }
+        var rng = Rng(state: 0x6A09_E667_F3BC_C909)
+        var outcomes: [String: Int] = [:]
+        for _ in 0..<(Self.iterations * 5) {
+            let input = Self.mutate(seed, &rng)
+            let whole = outcome(input, chunk: .max)
+            let pieces = outcome(input, chunk: 1 + rng.below(40))
+            #expect(whole.0 == pieces.0, "chunking changed the outcome")
+            #expect(whole.1 == pieces.1, "chunking changed the events")
+            #expect(whole.1.count <= input.count * 2, "events out of proportion to the input")
+            outcomes[whole.0, default: 0] += 1
+        }
+        #expect(outcomes["OTHER"] == nil, "non-JobError failures: \(outcomes)")
+        #expect((outcomes["OK"] ?? 0) > 0 && (outcomes[JobError.Code.malformedFile.rawValue] ?? 0) > 0, "\(outcomes)")
     }
 
     @Test func jsonReaderSurvivesMutations() throws {

@@ -168,12 +168,12 @@ struct XMLByteScanner {
                 } else if atEnd {
                     end = n
                 } else {
-                    // Deliver what cannot be cut inside a reference; keep the tail from a late '&'.
+                    // Deliver all but an unfinished reference at the end (kept for the next bytes).
                     var cut = n
                     var k = n - 1
-                    while k >= max(i, n - 12) {
+                    while k >= max(i, n - 1 - Self.maxReferenceName) {
                         if p[k] == UInt8(ascii: "&") { cut = k; break }
-                        if p[k] == UInt8(ascii: ";") { break }
+                        if !Self.isReferenceByte(p[k]) { break }
                         k -= 1
                     }
                     if cut > i { try characters(UnsafeBufferPointer(start: p + i, count: cut - i), delegate: &delegate) }
@@ -347,10 +347,11 @@ struct XMLByteScanner {
                 i += 1
                 continue
             }
-            guard let semi = memchr(base + i, Int32(UInt8(ascii: ";")), min(n - i, 12)) else {
+            var end = i + 1
+            while end < n && end - (i + 1) < Self.maxReferenceName && Self.isReferenceByte(base[end]) { end += 1 }
+            guard end < n, base[end] == UInt8(ascii: ";"), end > i + 1 else {
                 throw malformed("'&' is not the start of a reference")
             }
-            let end = base.distance(to: semi.assumingMemoryBound(to: UInt8.self))
             let ref = UnsafeBufferPointer(start: base + i + 1, count: end - i - 1)
             try decodeReference(ref)
             i = end + 1
@@ -408,6 +409,15 @@ struct XMLByteScanner {
     }
 
     // MARK: Bytes
+
+    /// Longest reference name read (`#x10FFFF` is 8); a longer run of name bytes after `&` is malformed.
+    static let maxReferenceName = 16
+
+    /// Bytes of a reference name: ASCII letters, digits and `#`.
+    @inline(__always)
+    private static func isReferenceByte(_ b: UInt8) -> Bool {
+        (b | 0x20) &- UInt8(ascii: "a") < 26 || b &- UInt8(ascii: "0") < 10 || b == UInt8(ascii: "#")
+    }
 
     @inline(__always)
     private static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D }
