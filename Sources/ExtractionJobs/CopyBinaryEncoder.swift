@@ -174,18 +174,18 @@ struct CopyBinaryEncoder {
     }
 
     @inline(__always)
-    private mutating func int16(_ v: Int16) {
-        reserve(2)
-        let at = count
-        storage.withUnsafeMutableBytes { $0.storeBytes(of: v.bigEndian, toByteOffset: at, as: Int16.self) }
-        count += 2
-    }
+    private mutating func int16(_ v: Int16) { integer(v) }
 
     @inline(__always)
-    private mutating func int32(_ v: Int32) {
-        reserve(4)
+    private mutating func int32(_ v: Int32) { integer(v) }
+
+    /// A big-endian integer, stored in place.
+    @inline(__always)
+    private mutating func integer<T: FixedWidthInteger>(_ v: T) {
+        let size = MemoryLayout<T>.size
+        reserve(size)
         let at = count
-        storage.withUnsafeMutableBytes { $0.storeBytes(of: v.bigEndian, toByteOffset: at, as: Int32.self) }
-        count += 4
+        storage.withUnsafeMutableBytes { $0.storeBytes(of: v.bigEndian, toByteOffset: at, as: T.self) }
+        count += size
     }
 }
