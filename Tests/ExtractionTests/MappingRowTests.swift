@@ -49,6 +49,27 @@ struct MappingRowTests {
         #expect(badQuantity.isValid)
     }
 
+    @Test func pricesAndQuantitiesBeyondTheStoredRangeAreRowErrors() throws {
+        let p = try processor()
+        // numeric(18,4) holds values under 10^14 after rounding to 4 decimals; a larger one would fail the COPY.
+        for raw in ["123456789012345", "99999999999999.99995", "-100000000000000", "1.234.567.890.123.456,00"] {
+            let row = try #require(p.process(rowNumber: 2, fields: ["A", "x", raw, "", "", ""]))
+            #expect(row.price == nil, "\(raw)")
+            #expect(row.issues.map(\.code) == ["OUT_OF_RANGE"], "\(raw)")
+            #expect(!row.isValid)
+        }
+        for raw in ["99999999999999.9999", "12345678901234", "0.000000000000001"] {
+            let row = try #require(p.process(rowNumber: 2, fields: ["A", "x", raw, "", "", ""]))
+            #expect(row.price == Decimal(string: raw), "\(raw)")
+            #expect(row.issues.isEmpty, "\(raw)")
+        }
+        // A quantity that is not required: the value is dropped with a warning, the row stays valid.
+        let quantity = try #require(p.process(rowNumber: 3, fields: ["A", "x", "1", "", "100000000000000", ""]))
+        #expect(quantity.quantity == nil)
+        #expect(quantity.issues.map(\.code) == ["OUT_OF_RANGE"])
+        #expect(quantity.isValid)
+    }
+
     @Test func tooLongValues() throws {
         let p = try processor()
         let longName = String(repeating: "n", count: 1_200)

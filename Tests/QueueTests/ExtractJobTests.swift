@@ -141,9 +141,16 @@ struct ExtractJobTests {
             #expect(row?.string("status") == "dead_lettered", "\(name): \(row?.string("status") ?? "-")")
             #expect(row?.string("code") == code, "\(name): \(row?.string("error") ?? "-")")
         }
-        // Still serving.
-        let ok = try await submit(Data("sku,price\nZ9,1.5\n".utf8), name: "fine.csv")
-        #expect(try await waitFinal(ok)?.string("status") == "completed")
+        // Still serving. A price too large for the results table is that row's error, not a failed COPY.
+        let ok = try await submit(Data("sku,price\nZ9,1.5\nZ10,123456789012345\n".utf8), name: "fine.csv")
+        let done = try await waitFinal(ok)
+        #expect(done?.string("status") == "completed", "\(done?.string("error") ?? "-")")
+        let z10 = try await pool.query(
+            "SELECT valid, price::text AS price, issues->0->>'code' AS code FROM quarry.result_rows WHERE job_id = $1 AND sku = 'Z10'", [ok]
+        ).first
+        #expect(z10?.bool("valid") == false)
+        #expect(z10?.string("price") == nil)
+        #expect(z10?.string("code") == "OUT_OF_RANGE")
         #expect(w.isRunning)
     }
 

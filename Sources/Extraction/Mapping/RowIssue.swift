@@ -13,6 +13,8 @@ public struct RowIssue: Sendable, Codable, Hashable {
         public static let duplicateSku = "DUPLICATE_SKU"
         public static let tooLong = "TOO_LONG"
         public static let transformFailed = "TRANSFORM_FAILED"
+        /// A price or quantity beyond what the results table stores (`numeric(18,4)`: under 10^14).
+        public static let outOfRange = "OUT_OF_RANGE"
     }
 
     /// The canonical field (or header) concerned.

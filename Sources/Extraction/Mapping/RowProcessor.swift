@@ -49,6 +49,9 @@ public final class RowProcessor: Sendable {
         self.quantityIsRequired = required.contains("quantity")
     }
 
+    /// The smallest magnitude `numeric(18,4)` cannot hold once rounded to 4 decimals.
+    static let largestStoredNumber = Decimal(string: "99999999999999.99995") ?? Decimal(100_000_000_000_000)
+
     /// Column index per `CanonicalField.allCases` position (-1 = not mapped), resolved once per header.
     private let indexByField: [Int]
     /// Unmapped columns with their `extra` keys.
@@ -210,9 +213,20 @@ public final class RowProcessor: Sendable {
             }
             return value
         }
+        /// Price and quantity are stored as `numeric(18,4)`: a larger value would fail the whole COPY, so it is
+        /// this row's error instead (and not stored).
+        func fitsColumn(_ field: CanonicalField, _ raw: String, _ value: Decimal, _ severity: RowIssue.Severity) -> Bool {
+            guard field == .price || field == .quantity, raw.utf8.count > 14, value.magnitude >= Self.largestStoredNumber else { return true }
+            row.issues.append(
+                RowIssue(
+                    column: field.rawValue, code: RowIssue.Code.outOfRange,
+                    message: "'\(raw.prefix(100))' is out of range (at most 14 digits before the decimal point)", severity: severity))
+            return false
+        }
         func number(_ field: CanonicalField, severity: RowIssue.Severity, canonicalText: inout DerivedText) -> Decimal? {
             guard let raw = text(field) else { return nil }
             if let plain = NumberParser.parsePlainASCII(raw) {
+                guard fitsColumn(field, raw, plain.value, severity) else { return nil }
                 canonicalText = DerivedText(plain.text)
                 return plain.value
             }
@@ -226,6 +240,7 @@ public final class RowProcessor: Sendable {
                 }
                 return nil
             }
+            guard fitsColumn(field, raw, parsed.value, severity) else { return nil }
             if field == .price, inferredCurrency == nil { inferredCurrency = parsed.currency }
             return parsed.value
         }
