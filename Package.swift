@@ -147,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "quarry",
             dependencies: [
-                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts", "Storage", "Extraction",
+                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts", "Storage", "Extraction", "ExtractionJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),

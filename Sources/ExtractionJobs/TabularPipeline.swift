@@ -28,7 +28,36 @@ struct TabularPipeline {
         var issueCounts: [String: Int] = [:]
     }
 
+    /// The COPY statement `stream(into:)` produces data for.
+    static let copyStatement = """
+        COPY quarry.result_rows (job_id, row_number, valid, sku, name, description, price, currency, quantity, unit,
+            category, brand, barcode, classification, extra, issues) FROM STDIN (FORMAT binary)
+        """
+
     func run(on c: PostgresConnection) throws -> Outcome {
+        var streamed: (Outcome, DuplicateFinder)?
+        try c.copyIn(Self.copyStatement) { write in streamed = try stream(into: write) }
+        guard var (outcome, duplicates) = streamed else { throw JobError(.emptyFile, "the file has no rows") }
+        // Repeated SKUs: found exactly in bounded memory once every row is in, then flagged in place.
+        outcome.duplicates = try duplicates.finish { rows in
+            if isCancelled() { throw JobError.cancelledExtraction }
+            try c.query(
+                """
+                UPDATE quarry.result_rows
+                SET issues = coalesce(issues, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+                    'column', 'sku', 'code', $3::text,
+                    'message', 'SKU ''' || left(sku, 100) || ''' appears more than once', 'severity', 'warning'))
+                WHERE job_id = $1 AND row_number = ANY($2::int[])
+                """, [jobID, rows, RowIssue.Code.duplicateSku], prepare: true)
+        }
+        if outcome.duplicates > 0 { outcome.issueCounts[RowIssue.Code.duplicateSku, default: 0] += outcome.duplicates }
+        return outcome
+    }
+
+    /// Reads, maps, validates and encodes every row as binary COPY data for ``copyStatement``, handing it to
+    /// `write` in pieces of about 256 KB. Returns the counts and the SKUs seen (for the duplicate pass);
+    /// throws `.emptyFile` when the file has no header row.
+    func stream(into write: (UnsafeRawBufferPointer) throws -> Void) throws -> (Outcome, DuplicateFinder) {
         let options = TabularOptions(
             delimiter: config.delimiter.flatMap { d in d == "tab" ? 0x09 : d.utf8.first },
             sheet: config.sheet.map { s in Int(s).map { .index($0) } ?? .name(s) })
@@ -81,57 +110,37 @@ struct TabularPipeline {
             pendingHeaderRows = []
         }
 
-        try c.copyIn(
-            """
-            COPY quarry.result_rows (job_id, row_number, valid, sku, name, description, price, currency, quantity, unit,
-                category, brand, barcode, classification, extra, issues) FROM STDIN (FORMAT binary)
-            """
-        ) { write in
-            try reader.read(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { rowNumber, fields in
-                delivered += 1
-                if format == .json || format == .ndjson {
-                    if rowNumber == 0 { try setHeader(fields, at: 0); return }
-                    try emit(rowNumber, fields, write: write)
-                    return
-                }
-                if processor != nil {
-                    try emit(rowNumber, fields, write: write)
-                    return
-                }
-                if delivered <= skip { return }
-                if let h = explicitHeader {
-                    if rowNumber < h { return }
-                    try setHeader(fields, at: rowNumber)
-                    return
-                }
-                // Detect the header among the first rows.
-                pendingHeaderRows.append((rowNumber, fields))
-                if pendingHeaderRows.count >= 20 {
-                    try flushPending(write: write)
-                }
+        try reader.read(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { rowNumber, fields in
+            delivered += 1
+            if format == .json || format == .ndjson {
+                if rowNumber == 0 { try setHeader(fields, at: 0); return }
+                try emit(rowNumber, fields, write: write)
+                return
             }
-            if processor == nil && !pendingHeaderRows.isEmpty { try flushPending(write: write) }
-            encoder.finish()
-            try encoder.withBytes(write)
+            if processor != nil {
+                try emit(rowNumber, fields, write: write)
+                return
+            }
+            if delivered <= skip { return }
+            if let h = explicitHeader {
+                if rowNumber < h { return }
+                try setHeader(fields, at: rowNumber)
+                return
+            }
+            // Detect the header among the first rows.
+            pendingHeaderRows.append((rowNumber, fields))
+            if pendingHeaderRows.count >= 20 {
+                try flushPending(write: write)
+            }
         }
+        if processor == nil && !pendingHeaderRows.isEmpty { try flushPending(write: write) }
+        encoder.finish()
+        try encoder.withBytes(write)
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
-        // Repeated SKUs: found exactly in bounded memory once every row is in, then flagged in place.
-        outcome.duplicates = try duplicates.finish { rows in
-            if isCancelled() { throw JobError.cancelledExtraction }
-            try c.query(
-                """
-                UPDATE quarry.result_rows
-                SET issues = coalesce(issues, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
-                    'column', 'sku', 'code', $3::text,
-                    'message', 'SKU ''' || left(sku, 100) || ''' appears more than once', 'severity', 'warning'))
-                WHERE job_id = $1 AND row_number = ANY($2::int[])
-                """, [jobID, rows, RowIssue.Code.duplicateSku], prepare: true)
-        }
-        if outcome.duplicates > 0 { outcome.issueCounts[RowIssue.Code.duplicateSku, default: 0] += outcome.duplicates }
-        return outcome
+        return (outcome, duplicates)
     }
 
-    /// The 16 columns of the COPY statement above, in order.
+    /// The 16 columns of ``copyStatement``, in order.
     private func encode(_ row: ProcessedRow, into e: inout CopyBinaryEncoder) throws {
         let isValid = row.isValid
         e.row(fields: 16)
