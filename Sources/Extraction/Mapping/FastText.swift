@@ -8,25 +8,34 @@ extension String {
     /// Same result as `trimmingWhitespace()`; returns `self` unchanged (no copy) when nothing is trimmed
     /// and uses the UTF-8 bytes when the edges are ASCII.
     func trimmingWhitespaceFast() -> String {
-        let utf8 = self.utf8
-        var start = utf8.startIndex
-        var end = utf8.endIndex
-        while start < end {
-            let b = utf8[start]
-            if b >= 0x80 { return trimmingWhitespace() }
-            if !Self.isASCIIWhitespace(b) { break }
-            start = utf8.index(after: start)
+        enum Edges { case untouched, empty, unicode, trimmed(Int, Int) }
+        var copy = self
+        // One pass over contiguous bytes (String.UTF8View indexing cost more than the scan itself).
+        let edges = copy.withUTF8 { b -> Edges in
+            var start = 0
+            var end = b.count
+            while start < end {
+                let c = b[start]
+                if c >= 0x80 { return .unicode }
+                if !Self.isASCIIWhitespace(c) { break }
+                start += 1
+            }
+            if start == end { return .empty }
+            while true {
+                let c = b[end - 1]
+                if c >= 0x80 { return .unicode }
+                if !Self.isASCIIWhitespace(c) { break }
+                end -= 1
+            }
+            return start == 0 && end == b.count ? .untouched : .trimmed(start, end)
         }
-        if start == end { return "" }
-        while true {
-            let before = utf8.index(before: end)
-            let b = utf8[before]
-            if b >= 0x80 { return trimmingWhitespace() }
-            if !Self.isASCIIWhitespace(b) { break }
-            end = before
+        switch edges {
+        case .untouched: return self
+        case .empty: return ""
+        case .unicode: return trimmingWhitespace()
+        case .trimmed(let start, let end):
+            return copy.withUTF8 { String(decoding: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self) }
         }
-        if start == utf8.startIndex && end == utf8.endIndex { return self }
-        return String(self[start..<end])
     }
 
     /// Same result as `trimmingWhitespace().isEmpty`.
