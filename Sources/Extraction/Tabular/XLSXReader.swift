@@ -2,9 +2,10 @@ import Models
 
 /// Streams one worksheet of an XLSX workbook.
 ///
-/// Parts are inflated to temp files under the ZIP caps (`.zipBomb`). The workbook, relationships and styles
-/// (small) are read with libxml2's hardened pull reader; the sheet and the shared strings — the parts that
-/// grow with the file — with ``XMLByteScanner`` (`.xmlForbidden` on any DTD or undeclared entity).
+/// Parts are inflated under the ZIP caps (`.zipBomb`). The workbook, relationships and styles (small) go to
+/// temp files read with libxml2's hardened pull reader; the sheet and the shared strings — the parts that
+/// grow with the file — are inflated straight into ``XMLByteScanner`` (`.xmlForbidden` on any DTD or
+/// undeclared entity), so no temp file grows with the workbook.
 /// Shared strings are held in memory, capped at `maxUnpackedEntryBytes`. Numbers come out without float
 /// noise, date-styled numbers as ISO 8601 (`date1904` respected), booleans as `true`/`false`, errors as
 /// their text (`#DIV/0!`). Cells absent between two values become ""; rows with no value are not delivered.
@@ -31,20 +32,29 @@ public struct XLSXReader: EscapingTabularReader {
         let workbook = try XLSXWorkbook.load(zip, isCancelled: isCancelled)
         let sheet = try select(workbook)
         let shared = try loadSharedStrings(zip, limits: limits, isCancelled: isCancelled)
-        let part = try zip.extract(sheet.part, isCancelled: isCancelled)
+        let declared = zip.declaredSize(sheet.part)
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
         var sheetState = SheetState(shared: shared, workbook: workbook, limits: limits)
         var scanner = XMLByteScanner(what: sheet.part, maxTokenBytes: max(1 << 20, limits.maxRowBytes))
-        // Rows collected while a chunk was scanned are delivered between chunks, where `onRow` may throw.
-        try scanner.scanFile(part.path, delegate: &sheetState) { fed, state in
-            for (rowNumber, fields) in state.completed {
+        var inflated: Int64 = 0
+        // Rows collected while a piece was scanned are delivered right after it, where `onRow` may throw.
+        func deliver() throws {
+            for (rowNumber, fields) in sheetState.completed {
                 try gate.admit(rowNumber: rowNumber)
                 try onRow(rowNumber, fields)
             }
-            state.completed.removeAll(keepingCapacity: true)
-            try gate.checkCancelled()
-            if part.size > 0 { progress(Int64(Double(fileSize) * min(1, Double(fed) / Double(part.size)))) }
+            sheetState.completed.removeAll(keepingCapacity: true)
         }
+        // The sheet is inflated straight into the scanner: no temp file, whatever its size.
+        _ = try zip.stream(sheet.part, isCancelled: isCancelled) { bytes in
+            try scanner.feed(bytes, delegate: &sheetState)
+            try deliver()
+            inflated += Int64(bytes.count)
+            if declared > 0 { progress(Int64(Double(fileSize) * min(1, Double(inflated) / Double(declared)))) }
+        }
+        try scanner.finish(delegate: &sheetState)
+        try deliver()
+        try gate.checkCancelled()
         progress(fileSize)
     }
 
@@ -280,12 +290,10 @@ public struct XLSXReader: EscapingTabularReader {
 
     private func loadSharedStrings(_ zip: ZipContainer, limits: ExtractionLimits, isCancelled: @Sendable () -> Bool) throws -> [String] {
         guard zip.entry("xl/sharedStrings.xml") != nil else { return [] }
-        let part = try zip.extract("xl/sharedStrings.xml", isCancelled: isCancelled)
         var table = SharedStringsTable(limit: limits.maxUnpackedEntryBytes)
         var scanner = XMLByteScanner(what: "xl/sharedStrings.xml", maxTokenBytes: max(1 << 20, limits.maxRowBytes))
-        try scanner.scanFile(part.path, delegate: &table) { _, _ in
-            if isCancelled() { throw JobError.cancelledExtraction }
-        }
+        _ = try zip.stream("xl/sharedStrings.xml", isCancelled: isCancelled) { bytes in try scanner.feed(bytes, delegate: &table) }
+        try scanner.finish(delegate: &table)
         return table.strings
     }
 

@@ -76,6 +76,8 @@ struct XMLByteScanner {
     private var openEnds: [Int] = []
     private var attributes: [AttributeSpan] = []
     private var decoded: [UInt8] = []
+    /// The unfinished token at the end of the bytes fed so far (at most `maxTokenBytes`).
+    private var carry: [UInt8] = []
     private var sawRoot = false
     private var rootClosed = false
     private var atStart = true
@@ -92,51 +94,42 @@ struct XMLByteScanner {
 
     // MARK: Input
 
-    /// Scans a whole file in `chunkSize` reads; `afterChunk` runs between reads with the bytes read so far and
-    /// the delegate (deliver what it buffered, report progress, check cancellation — it may throw).
-    mutating func scanFile<D: XMLScanDelegate>(
-        _ path: String, delegate: inout D, chunkSize: Int = 256 * 1024,
-        afterChunk: (_ bytesRead: Int64, _ delegate: inout D) throws -> Void
-    ) throws {
-        guard let file = fopen(path, "rb") else { throw JobError(.extractionError, "cannot open \(what)") }
-        defer { fclose(file) }
-        let capacity = chunkSize + maxTokenBytes + 16
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
-        defer { buffer.deallocate() }
-        var filled = 0
-        var read: Int64 = 0
-        while true {
-            let n = fread(buffer + filled, 1, min(chunkSize, capacity - filled), file)
-            if n == 0 && ferror(file) != 0 { throw JobError(.extractionError, "cannot read \(what)") }
-            filled += n
-            read += Int64(n)
-            let atEnd = n == 0
-            let consumed = try scan(UnsafeBufferPointer(start: buffer, count: filled), atEnd: atEnd, delegate: &delegate)
-            if consumed < filled { memmove(buffer, buffer + consumed, filled - consumed) }
-            filled -= consumed
-            try afterChunk(read, &delegate)
-            if isFinished || atEnd { return }
-            if filled > maxTokenBytes {
-                throw malformed("a token is longer than \(maxTokenBytes) bytes")
-            }
+    /// Scans the next bytes of the document (any split is fine); whatever ends in an unfinished token is kept
+    /// for the next call. After the delegate has finished, further bytes are ignored.
+    mutating func feed<D: XMLScanDelegate>(_ bytes: UnsafeRawBufferPointer, delegate: inout D) throws {
+        guard !isFinished, bytes.count > 0 else { return }
+        if carry.isEmpty {
+            // Scan the caller's bytes in place; keep only the unfinished tail.
+            let consumed = try scan(bytes.bindMemory(to: UInt8.self), atEnd: false, delegate: &delegate)
+            if consumed < bytes.count && !isFinished { carry.append(contentsOf: bytes[consumed...]) }
+        } else {
+            carry.append(contentsOf: bytes)
+            let consumed = try carry.withUnsafeBufferPointer { try scan($0, atEnd: false, delegate: &delegate) }
+            if isFinished { carry = [] } else { carry.removeFirst(consumed) }
         }
+        if carry.count > maxTokenBytes { throw malformed("a token is longer than \(maxTokenBytes) bytes") }
+    }
+
+    /// Ends the document: what is left must complete it (the root closed), unless the delegate finished early.
+    mutating func finish<D: XMLScanDelegate>(delegate: inout D) throws {
+        guard !isFinished else { return }
+        let rest = carry
+        carry = []
+        _ = try rest.withUnsafeBufferPointer { try scan($0, atEnd: true, delegate: &delegate) }
     }
 
     /// Scans an in-memory document (tests, small parts), in `chunk`-byte pieces to exercise the boundaries.
     mutating func scan<D: XMLScanDelegate>(_ bytes: [UInt8], chunk: Int = .max, delegate: inout D) throws {
-        var pending: [UInt8] = []
-        var i = 0
         let step = max(1, chunk)
-        repeat {
-            let j = bytes.count - i <= step ? bytes.count : i + step
-            pending.append(contentsOf: bytes[i..<j])
-            i = j
-            let atEnd = i == bytes.count
-            let consumed = try pending.withUnsafeBufferPointer { try scan($0, atEnd: atEnd, delegate: &delegate) }
-            pending.removeFirst(consumed)
-            if isFinished { return }
-            if atEnd { return }
-        } while true
+        var i = 0
+        try bytes.withUnsafeBytes { all in
+            while i < all.count && !isFinished {
+                let j = all.count - i <= step ? all.count : i + step
+                try feed(UnsafeRawBufferPointer(rebasing: all[i..<j]), delegate: &delegate)
+                i = j
+            }
+        }
+        try finish(delegate: &delegate)
     }
 
     // MARK: Tokens

@@ -3,8 +3,8 @@ import Foundation
 import Models
 import ZIPFoundation
 
-/// A ZIP archive whose entries are inflated to private temp files while counting the bytes actually
-/// produced: past `maxUnpackedEntryBytes` for one entry or `maxUnpackedTotalBytes` overall → `.zipBomb`.
+/// A ZIP archive whose entries are inflated — to private temp files, or streamed to a consumer — while
+/// counting the bytes actually produced: past `maxUnpackedEntryBytes` for one entry or `maxUnpackedTotalBytes` overall → `.zipBomb`.
 /// Declared sizes and ratios are never trusted. The temp directory is removed on deinit.
 final class ZipContainer {
     private let archive: Archive
@@ -34,15 +34,31 @@ final class ZipContainer {
 
     /// Inflates `path` to a temp file and returns the file's path and size.
     func extract(_ path: String, isCancelled: @Sendable () -> Bool) throws -> (path: String, size: Int64) {
+        let target = tempDir.appendingPathComponent(UUID().uuidString).path
+        guard let out = fopen(target, "wb") else { throw JobError(.extractionError, "cannot create temp file") }
+        defer { fclose(out) }
+        let size = try stream(path, isCancelled: isCancelled) { bytes in
+            if fwrite(bytes.baseAddress, 1, bytes.count, out) != bytes.count { throw JobError(.extractionError, "cannot write temp file") }
+        }
+        return (target, size)
+    }
+
+    /// The uncompressed size the archive declares for `path` (for progress only: never trusted as a limit).
+    func declaredSize(_ path: String) -> Int64 { entry(path).map { Int64($0.uncompressedSize) } ?? 0 }
+
+    /// Inflates `path` 64 KB at a time into `consume` (nothing touches the disk) and returns the bytes produced.
+    /// The CRC-32 is checked after the last piece (`.malformedFile`), so a consumer that acts on the bytes
+    /// must let a later error undo what it did (the extraction runs in one transaction).
+    func stream(
+        _ path: String, isCancelled: @Sendable () -> Bool, consume: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int64 {
         guard let entry = entry(path) else {
             throw JobError(.malformedFile, "missing \(path) in the container", details: ["entry": path])
         }
-        let target = tempDir.appendingPathComponent(UUID().uuidString).path
-        guard let out = fopen(target, "wb") else { throw JobError(.extractionError, "cannot create temp file") }
         var entryBytes: Int64 = 0
         let limits = self.limits
         var total = totalInflated
-        defer { fclose(out); totalInflated = total }
+        defer { totalInflated = total }
         do {
             // CRC-32 checked here with zlib's crc32 (ZIPFoundation's is a byte-at-a-time Swift loop).
             var crc = crc32(0, nil, 0)
@@ -58,11 +74,10 @@ final class ZipContainer {
                         ])
                 }
                 if isCancelled() { throw JobError.cancelledExtraction }
-                let written = data.withUnsafeBytes { b -> Int in
+                try data.withUnsafeBytes { b in
                     crc = crc32(crc, b.bindMemory(to: UInt8.self).baseAddress, uInt(b.count))
-                    return fwrite(b.baseAddress, 1, b.count, out)
+                    try consume(b)
                 }
-                if written != data.count { throw JobError(.extractionError, "cannot write temp file") }
             }
             if UInt32(truncatingIfNeeded: crc) != entry.checksum {
                 throw JobError(.malformedFile, "corrupt ZIP entry \(path): CRC-32 mismatch", details: ["entry": path])
@@ -72,6 +87,6 @@ final class ZipContainer {
         } catch {
             throw JobError(.malformedFile, "corrupt ZIP entry \(path): \(error)", details: ["entry": path])
         }
-        return (target, entryBytes)
+        return entryBytes
     }
 }
