@@ -103,9 +103,15 @@ struct XMLByteScanner {
             let consumed = try scan(bytes.bindMemory(to: UInt8.self), atEnd: false, delegate: &delegate)
             if consumed < bytes.count && !isFinished { carry.append(contentsOf: bytes[consumed...]) }
         } else {
-            carry.append(contentsOf: bytes)
-            let consumed = try carry.withUnsafeBufferPointer { try scan($0, atEnd: false, delegate: &delegate) }
-            if isFinished { carry = [] } else { carry.removeFirst(consumed) }
+            // Moved out while scanned, so the scan (which mutates self) never overlaps an access to `carry`.
+            var pending = carry
+            carry = []
+            pending.append(contentsOf: bytes)
+            let consumed = try pending.withUnsafeBufferPointer { try scan($0, atEnd: false, delegate: &delegate) }
+            if !isFinished {
+                pending.removeFirst(consumed)
+                carry = pending
+            }
         }
         if carry.count > maxTokenBytes { throw malformed("a token is longer than \(maxTokenBytes) bytes") }
     }
