@@ -51,6 +51,30 @@ struct JobStoreTests {
         #expect(rest.map(\.id) == [low])
     }
 
+    @Test func jobAndUploadIdsAreTimeOrderedVersion7() async throws {
+        let kind = TestDatabase.uniqueKind()
+        let before = UInt64(Date().timeIntervalSince1970 * 1000)
+        var ids = [try await store.enqueue(kind: kind)]
+        try await Task.sleep(for: .milliseconds(5))
+        ids += try await store.enqueueBulk(kind: kind, payloads: ["{}", "{}"])
+        let after = UInt64(Date().timeIntervalSince1970 * 1000)
+        func millis(_ id: UUID) -> UInt64 {
+            let u = id.uuid
+            return [u.0, u.1, u.2, u.3, u.4, u.5].reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        for id in ids {
+            #expect(id.uuid.6 >> 4 == 7, "version nibble of \(id)")
+            #expect(id.uuid.8 >> 6 == 0b10, "variant of \(id)")
+            #expect(millis(id) + 1000 >= before && millis(id) <= after + 1000, "timestamp of \(id)")
+        }
+        #expect(millis(ids[0]) < millis(ids[1]), "a later job sorts after an earlier one")
+        let upload = try await pool.query(
+            "INSERT INTO quarry.uploads (org_id, file_name) VALUES ('00000000-0000-0000-0000-000000000000', 'x.csv') RETURNING id"
+        ).first?.uuid("id")
+        #expect(upload.map { $0.uuid.6 >> 4 } == 7)
+        if let upload { _ = try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload]) }
+    }
+
     @Test func futureRunAtIsNotClaimed() async throws {
         let kind = TestDatabase.uniqueKind()
         _ = try await store.enqueue(kind: kind, runAt: Date().addingTimeInterval(3600))
