@@ -62,6 +62,26 @@ import Testing
         #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, corrupt) } == .malformedFile)
     }
 
+    @Test func sharedStringTableMapsWhatWasWrittenAndLeavesNoFile() throws {
+        let before = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("quarry-sst-") }
+        let writer = try SharedStringTableWriter()
+        var expected: [String] = []
+        for i in 0..<70_000 {  // past the 256 KB write buffer of both files
+            let s = i % 7 == 0 ? "" : (i % 5 == 0 ? "Größe ✓ \(i)" : "item-\(i)")
+            expected.append(s)
+            try writer.append(Array(s.utf8))
+        }
+        let table = try writer.finish()
+        #expect(table.count == expected.count)
+        for i in [0, 1, 5, 7, 35, 4_096, 69_999] { #expect(table[i] == expected[i], "\(i)") }
+        #expect((0..<expected.count).allSatisfy { table[$0] == expected[$0] })
+        #expect(table[-1] == nil)
+        #expect(table[expected.count] == nil)
+        let after = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("quarry-sst-") }
+        #expect(after.count == before.count, "spill files are unlinked at once")
+        #expect(try SharedStringTableWriter().finish().count == 0)
+    }
+
     @Test func xlsxCellScanLimit() throws {
         let path = try TabularFixture.path("products.xlsx")
         #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, path, limits: ExtractionLimits(maxCellsScanned: 5)) } == .rowLimitExceeded)

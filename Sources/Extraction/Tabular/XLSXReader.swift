@@ -61,7 +61,7 @@ public struct XLSXReader: EscapingTabularReader {
     /// Turns the scanner's events of `<sheetData>` into rows: `<row r>`, `<c r t s>`, `<v>`, inline `<is><t>`
     /// (phonetic `<rPh>` runs skipped). Cells absent between two values become ""; rows with no value are dropped.
     struct SheetState: XMLScanDelegate {
-        let shared: [String]
+        let shared: SharedStringTable
         let workbook: XLSXWorkbook
         let limits: ExtractionLimits
         /// Rows finished since the last delivery.
@@ -83,7 +83,7 @@ public struct XLSXReader: EscapingTabularReader {
         private var phonetic = false
         private var capture = Capture.none
 
-        init(shared: [String], workbook: XLSXWorkbook, limits: ExtractionLimits) {
+        init(shared: SharedStringTable, workbook: XLSXWorkbook, limits: ExtractionLimits) {
             self.shared = shared
             self.workbook = workbook
             self.limits = limits
@@ -237,18 +237,18 @@ public struct XLSXReader: EscapingTabularReader {
     }
 
     static func cellText(
-        raw: [UInt8]?, inline: [UInt8]?, type: CellType, style: Int, shared: [String],
+        raw: [UInt8]?, inline: [UInt8]?, type: CellType, style: Int, shared: SharedStringTable,
         workbook: XLSXWorkbook, row: Int, col: Int
     ) throws -> String {
         func text(_ b: [UInt8]?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
         switch type {
         case .shared:
-            guard let raw, let idx = Self.sharedIndex(raw), idx >= 0, idx < shared.count else {
+            guard let raw, let idx = Self.sharedIndex(raw), let text = shared[idx] else {
                 throw JobError(
                     .malformedFile, "shared string index out of range at \(Self.columnName(col))\(row)",
                     details: ["row": String(row), "column": Self.columnName(col)])
             }
-            return shared[idx]
+            return text
         case .inlineStr:
             return text(inline) ?? text(raw) ?? ""
         case .bool:
@@ -288,26 +288,31 @@ public struct XLSXReader: EscapingTabularReader {
         }
     }
 
-    private func loadSharedStrings(_ zip: ZipContainer, limits: ExtractionLimits, isCancelled: @Sendable () -> Bool) throws -> [String] {
-        guard zip.entry("xl/sharedStrings.xml") != nil else { return [] }
-        var table = SharedStringsTable(limit: limits.maxUnpackedEntryBytes)
+    private func loadSharedStrings(
+        _ zip: ZipContainer, limits: ExtractionLimits, isCancelled: @Sendable () -> Bool
+    ) throws -> SharedStringTable {
+        guard zip.entry("xl/sharedStrings.xml") != nil else { return .empty }
+        var table = SharedStringsParser(limit: limits.maxUnpackedEntryBytes, writer: try SharedStringTableWriter())
         var scanner = XMLByteScanner(what: "xl/sharedStrings.xml", maxTokenBytes: max(1 << 20, limits.maxRowBytes))
         _ = try zip.stream("xl/sharedStrings.xml", isCancelled: isCancelled) { bytes in try scanner.feed(bytes, delegate: &table) }
         try scanner.finish(delegate: &table)
-        return table.strings
+        return try table.writer.finish()
     }
 
     /// `<sst><si><t>…</t><r><t>…</t></r><rPh>…</rPh></si>…`: one string per `<si>`, phonetic runs skipped,
-    /// the whole table capped at `limit` bytes (`.zipBomb` beyond).
-    struct SharedStringsTable: XMLScanDelegate {
+    /// the whole table capped at `limit` bytes (`.zipBomb` beyond), written out by a ``SharedStringTableWriter``.
+    struct SharedStringsParser: XMLScanDelegate {
         let limit: Int64
-        private(set) var strings: [String] = []
+        let writer: SharedStringTableWriter
         private var current: [UInt8] = []
         private var inText = false
         private var phonetic = false
         private var total: Int64 = 0
 
-        init(limit: Int64) { self.limit = limit }
+        init(limit: Int64, writer: SharedStringTableWriter) {
+            self.limit = limit
+            self.writer = writer
+        }
 
         mutating func startElement(_ name: UnsafeBufferPointer<UInt8>, _ attributes: XMLScanAttributes) -> XMLScanStop? {
             if name.isEqual("si") {
@@ -334,7 +339,7 @@ public struct XLSXReader: EscapingTabularReader {
                 if total > limit {
                     return XMLScanStop(error: JobError(.zipBomb, "shared strings exceed \(limit) bytes", details: ["limit": String(limit)]))
                 }
-                strings.append(String(decoding: current, as: UTF8.self))
+                do { try writer.append(current) } catch { return XMLScanStop(error: error) }
             }
             return nil
         }
