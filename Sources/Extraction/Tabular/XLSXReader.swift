@@ -6,7 +6,7 @@ import Models
 /// temp files read with libxml2's hardened pull reader; the sheet and the shared strings — the parts that
 /// grow with the file — are inflated straight into ``XMLByteScanner`` (`.xmlForbidden` on any DTD or
 /// undeclared entity), so no temp file grows with the workbook.
-/// Shared strings are held in memory, capped at `maxUnpackedEntryBytes`. Numbers come out without float
+/// Shared strings go to a memory-mapped ``SharedStringTable``, capped at `maxUnpackedEntryBytes`. Numbers come out without float
 /// noise, date-styled numbers as ISO 8601 (`date1904` respected), booleans as `true`/`false`, errors as
 /// their text (`#DIV/0!`). Cells absent between two values become ""; rows with no value are not delivered.
 public struct XLSXReader: EscapingTabularReader {
