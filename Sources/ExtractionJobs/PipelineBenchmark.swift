@@ -33,7 +33,6 @@ public enum PipelineBenchmark {
         let found = try duplicates.finish { _ in }
         let elapsed = ContinuousClock.now - start
         return Figures(
-            rows: outcome.rowsTotal, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-            copyBytes: copyBytes, duplicates: found)
+            rows: outcome.rowsTotal, seconds: elapsed.seconds, copyBytes: copyBytes, duplicates: found)
     }
 }

@@ -48,4 +48,7 @@ extension Duration {
         let (s, a) = components
         return s * 1000 + a / 1_000_000_000_000_000
     }
+
+    /// This duration in seconds, fractions included.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Models
 import Postgres
 import Queue
 
@@ -122,8 +123,4 @@ final class WorkerFleet: @unchecked Sendable {  // only used from the command's 
         for p in processes where p.isRunning { p.terminate() }
         for p in processes { p.waitUntilExit() }
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

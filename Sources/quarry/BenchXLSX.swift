@@ -1,6 +1,7 @@
 import ArgumentParser
 import Extraction
 import Foundation
+import Models
 import Postgres
 import Queue
 import ZIPFoundation

@@ -1,6 +1,7 @@
 import Alerts
 import ArgumentParser
 import Foundation
+import Models
 
 /// Options for the commands that talk to a running `api` over HTTP (through libcurl).
 struct RemoteOptions: ParsableArguments {
