@@ -7,7 +7,7 @@ import Models
 /// Binary input spares the server the text format's line and escape scanning and its type input
 /// functions (`uuid_in` alone, which parses a UUID with 16 `strtoul` calls, was ~8 % of the backend's
 /// COPY time); on the client a text value is a length and a copy, with nothing to escape.
-/// NUL bytes are dropped from text (PostgreSQL text cannot hold them), as the text format did.
+/// NUL bytes are dropped from text (PostgreSQL text cannot hold them).
 struct CopyBinaryEncoder {
     /// Bytes `0..<count` are the encoded data; the array is kept at its capacity (zero-filled beyond
     /// `count`), so values are stored into it through one pointer instead of appended piece by piece.
@@ -79,7 +79,12 @@ struct CopyBinaryEncoder {
         guard ok else { throw JobError(.extractionError, "cannot encode '\(text.prefix(40))' as a number for COPY") }
     }
 
-    mutating func reset() { count = 0 }
+    /// Hands the bytes encoded so far to `write` once there are at least `threshold` of them, and starts over.
+    mutating func flush(to write: (UnsafeRawBufferPointer) throws -> Void, ifAtLeast threshold: Int = 256 * 1024) throws {
+        guard count >= threshold, count > 0 else { return }
+        try withBytes(write)
+        count = 0
+    }
 
     // MARK: Encoding
 

@@ -23,22 +23,20 @@ enum DocumentPipeline {
             let pct = total.map { $0 > 0 ? 10 + 80 * done / $0 : 50 } ?? 50
             progress.set(percent: min(pct, 90), step: step, stage: "extracting", rows: Int64(done), rowsTotal: total.map(Int64.init))
         }
-        let id = jobID.uuidString.lowercased()
-        try c.copyIn("COPY quarry.result_sections (job_id, index, title, text, word_count) FROM STDIN") { write in
-            var e = CopyTextEncoder()
+        try c.copyIn("COPY quarry.result_sections (job_id, index, title, text, word_count) FROM STDIN (FORMAT binary)") { write in
+            var e = CopyBinaryEncoder()
+            e.start()
             for s in doc.sections {
-                e.field(id)
-                e.field(String(s.index))
+                e.row(fields: 5)
+                e.field(jobID)
+                e.field(int4: Int32(clamping: s.index))
                 e.field(s.title)
                 e.field(s.text)
-                e.field(String(s.wordCount))
-                e.endRow()
-                if e.count > 256 * 1024 {
-                    try e.buffer.withUnsafeBytes(write)
-                    e.reset()
-                }
+                e.field(int4: Int32(clamping: s.wordCount))
+                try e.flush(to: write)
             }
-            if e.count > 0 { try e.buffer.withUnsafeBytes(write) }
+            e.finish()
+            try e.flush(to: write, ifAtLeast: 0)
         }
         return doc
     }

@@ -91,10 +91,7 @@ struct TabularPipeline {
             if row.isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
             try encode(row, into: &encoder)
-            if encoder.count >= 256 * 1024 {
-                try encoder.withBytes(write)
-                encoder.reset()
-            }
+            try encoder.flush(to: write)
             // Progress (seed 000): at most every 100 rows, and — unless 100 rows take longer — at least every
             // second; the clock is read once per 100 rows and the box is refreshed every 100 ms at most.
             if outcome.rowsTotal % 100 == 0, ContinuousClock.now - lastProgress >= .milliseconds(100) {
@@ -139,7 +136,7 @@ struct TabularPipeline {
         }
         if processor == nil && !pendingHeaderRows.isEmpty { try flushPending(write: write) }
         encoder.finish()
-        try encoder.withBytes(write)
+        try encoder.flush(to: write, ifAtLeast: 0)
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
         return (outcome, duplicates)
     }
