@@ -81,21 +81,24 @@ struct TabularPipeline {
             outcome.headerRow = row
         }
 
-        func emit(_ rowNumber: Int, _ fields: [String], write: (UnsafeRawBufferPointer) throws -> Void) throws {
+        func emit(_ rowNumber: Int, _ fields: [String]) throws {
             guard let processor else { return }
             if let only = onlyRows, !only.contains(rowNumber) { return }
             guard let row = processor.process(rowNumber: rowNumber, fields: fields) else { return }
             if let sku = row.sku { try duplicates.add(sku: sku, row: rowNumber) }
             if let failure = processor.validationFailure(for: row) { throw failure }
+            let isValid = row.isValid
             outcome.rowsTotal += 1
-            if row.isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
+            if isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
-            try encode(row, into: &encoder)
+            try encode(row, isValid: isValid, into: &encoder)
             try encoder.flush(to: write)
             // Progress (seed 000): at most every 100 rows, and — unless 100 rows take longer — at least every
             // second; the clock is read once per 100 rows and the box is refreshed every 100 ms at most.
-            if outcome.rowsTotal % 100 == 0, ContinuousClock.now - lastProgress >= .milliseconds(100) {
-                lastProgress = ContinuousClock.now
+            guard outcome.rowsTotal % 100 == 0 else { return }
+            let now = ContinuousClock.now
+            if now - lastProgress >= .milliseconds(100) {
+                lastProgress = now
                 let pct = fileBytes > 0 ? 10 + Int(75 * Double(bytesRead) / Double(fileBytes)) : 50
                 progress.set(
                     percent: min(pct, 85), step: "Extracting rows", stage: "parsing",
@@ -103,11 +106,11 @@ struct TabularPipeline {
             }
         }
 
-        func flushPending(write: (UnsafeRawBufferPointer) throws -> Void) throws {
+        func flushPending() throws {
             let index = min(max(0, HeaderDetector.detect(rows: pendingHeaderRows.map(\.1))), pendingHeaderRows.count - 1)
             let header = pendingHeaderRows[index]
             try setHeader(header.1, at: header.0)
-            for (n, fields) in pendingHeaderRows[(index + 1)...] { try emit(n, fields, write: write) }
+            for (n, fields) in pendingHeaderRows[(index + 1)...] { try emit(n, fields) }
             pendingHeaderRows = []
         }
 
@@ -115,11 +118,11 @@ struct TabularPipeline {
             delivered += 1
             if format == .json || format == .ndjson {
                 if rowNumber == 0 { try setHeader(fields, at: 0); return }
-                try emit(rowNumber, fields, write: write)
+                try emit(rowNumber, fields)
                 return
             }
             if processor != nil {
-                try emit(rowNumber, fields, write: write)
+                try emit(rowNumber, fields)
                 return
             }
             if delivered <= skip { return }
@@ -130,11 +133,9 @@ struct TabularPipeline {
             }
             // Detect the header among the first rows.
             pendingHeaderRows.append((rowNumber, fields))
-            if pendingHeaderRows.count >= 20 {
-                try flushPending(write: write)
-            }
+            if pendingHeaderRows.count >= 20 { try flushPending() }
         }
-        if processor == nil && !pendingHeaderRows.isEmpty { try flushPending(write: write) }
+        if processor == nil && !pendingHeaderRows.isEmpty { try flushPending() }
         encoder.finish()
         try encoder.flush(to: write, ifAtLeast: 0)
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
@@ -142,8 +143,7 @@ struct TabularPipeline {
     }
 
     /// The 16 columns of ``copyStatement``, in order.
-    private func encode(_ row: ProcessedRow, into e: inout CopyBinaryEncoder) throws {
-        let isValid = row.isValid
+    private func encode(_ row: ProcessedRow, isValid: Bool, into e: inout CopyBinaryEncoder) throws {
         e.row(fields: 16)
         e.field(jobID)
         e.field(int4: Int32(clamping: row.rowNumber))
