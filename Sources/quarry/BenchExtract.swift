@@ -222,7 +222,6 @@ struct ExtractBench: AsyncParsableCommand {
         return String(decoding: out, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
     }
 
-    /// VmHWM (peak resident set) of a running process, in MB.
     /// User + system CPU seconds the process has used so far (`/proc/PID/stat`, clock ticks of 1/100 s).
     static func cpuSeconds(pid: Int32) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -234,6 +233,7 @@ struct ExtractBench: AsyncParsableCommand {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// VmHWM (peak resident set) of a running process, in MB.
     static func peakRSSMegabytes(pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
         for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {

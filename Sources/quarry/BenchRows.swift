@@ -3,10 +3,6 @@ import Extraction
 import ExtractionJobs
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// `quarry bench rows`: the worker's own share of `bench extract` — the same generated CSV read, mapped,
 /// validated and encoded as binary COPY in this process, with no database. The last line is one JSON object.
 struct RowsBench: AsyncParsableCommand {
@@ -23,9 +19,9 @@ struct RowsBench: AsyncParsableCommand {
         print("generated \(rows) rows, \(size / 1_048_576) MB")
         var best: (seconds: Double, cpu: Double, copyBytes: Int)?
         for pass in 1...max(1, passes) {
-            let cpu0 = Self.cpuSeconds()
+            let cpu0 = ExtractBench.cpuSeconds(pid: getpid())
             let figures = try PipelineBenchmark.run(path: path, format: .csv, config: ExtractionConfig(currency: "EUR"))
-            let cpu = Self.cpuSeconds() - cpu0
+            let cpu = ExtractBench.cpuSeconds(pid: getpid()) - cpu0
             guard figures.rows == rows else { throw ValidationError("stored \(figures.rows) rows, expected \(rows)") }
             print(
                 "pass \(pass): \(String(format: "%.3f", figures.seconds)) s, \(Int(Double(rows) / figures.seconds)) rows/s, "
@@ -40,13 +36,5 @@ struct RowsBench: AsyncParsableCommand {
             "copy_mb": best.copyBytes / 1_048_576,
         ]
         print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
-    }
-
-    /// User + system CPU seconds of this process so far.
-    static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Models
 
 #if canImport(Glibc)
@@ -82,7 +83,7 @@ private final class SpillFile {
     private var size = 0
 
     init() throws {
-        var template = Array((FileManagerTemp.directory + "/quarry-sst-XXXXXX").utf8CString)
+        var template = Array((NSTemporaryDirectory() + "/quarry-sst-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { $0.baseAddress.map { mkstemp($0) } ?? -1 }
         guard fd >= 0 else { throw JobError(.extractionError, "cannot create a temp file for shared strings") }
         template.withUnsafeBufferPointer { path in _ = path.baseAddress.map { unlink($0) } }
@@ -116,13 +117,5 @@ private final class SpillFile {
             throw JobError(.extractionError, "cannot map the shared strings")
         }
         return UnsafeRawBufferPointer(start: base, count: size)
-    }
-}
-
-/// Where spill files go: `TMPDIR`, else `/tmp`.
-private enum FileManagerTemp {
-    static var directory: String {
-        let dir = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        return dir.isEmpty ? "/tmp" : (dir.hasSuffix("/") ? String(dir.dropLast()) : dir)
     }
 }
