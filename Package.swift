@@ -97,7 +97,7 @@ let package = Package(
         .target(
             name: "ExtractionJobs",
             dependencies: [
-                "Extraction", "WorkerService", "Queue", "Postgres", "Models",
+                "Extraction", "WorkerService", "Queue", "Postgres", "Models", "Storage",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings

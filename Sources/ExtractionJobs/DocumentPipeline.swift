@@ -23,7 +23,7 @@ enum DocumentPipeline {
             let pct = total.map { $0 > 0 ? 10 + 80 * done / $0 : 50 } ?? 50
             progress.set(percent: min(pct, 90), step: step, stage: "extracting", rows: Int64(done), rowsTotal: total.map(Int64.init))
         }
-        try c.copyIn("COPY quarry.result_sections (job_id, index, title, text, word_count) FROM STDIN (FORMAT binary)") { write in
+        try c.copyIn(ResultStore.sectionCopyStatement) { write in
             var e = CopyBinaryEncoder()
             e.start()
             for s in doc.sections {

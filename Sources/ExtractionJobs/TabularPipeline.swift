@@ -4,7 +4,7 @@ import Models
 import Postgres
 
 /// Reads a tabular file, maps/transforms/validates each row and streams the rows into
-/// `quarry.result_rows` with COPY — all on one connection, inside the caller's transaction.
+/// `quarry.result_rows` through a ``ResultStore`` — on the connection of the job's transaction.
 struct TabularPipeline {
     let jobID: UUID
     let orgID: UUID
@@ -28,27 +28,15 @@ struct TabularPipeline {
         var issueCounts: [String: Int] = [:]
     }
 
-    /// The COPY statement `stream(into:)` produces data for.
-    static let copyStatement = """
-        COPY quarry.result_rows (job_id, row_number, valid, sku, name, description, price, currency, quantity, unit,
-            category, brand, barcode, classification, extra, issues) FROM STDIN (FORMAT binary)
-        """
-
-    func run(on c: PostgresConnection) throws -> Outcome {
+    /// Streams every row into `results` (binary COPY), then flags repeated SKUs.
+    func run(into results: ResultStore) throws -> Outcome {
         var streamed: (Outcome, DuplicateFinder)?
-        try c.copyIn(Self.copyStatement) { write in streamed = try stream(into: write) }
+        try results.connection.copyIn(ResultStore.rowCopyStatement) { write in streamed = try stream(into: write) }
         guard var (outcome, duplicates) = streamed else { throw JobError(.emptyFile, "the file has no rows") }
         // Repeated SKUs: found exactly in bounded memory once every row is in, then flagged in place.
         outcome.duplicates = try duplicates.finish { rows in
             if isCancelled() { throw JobError.cancelledExtraction }
-            try c.query(
-                """
-                UPDATE quarry.result_rows
-                SET issues = coalesce(issues, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
-                    'column', 'sku', 'code', $3::text,
-                    'message', 'SKU ''' || left(sku, 100) || ''' appears more than once', 'severity', 'warning'))
-                WHERE job_id = $1 AND row_number = ANY($2::int[])
-                """, [jobID, rows, RowIssue.Code.duplicateSku], prepare: true)
+            try results.flagDuplicates(rows: rows)
         }
         if outcome.duplicates > 0 { outcome.issueCounts[RowIssue.Code.duplicateSku, default: 0] += outcome.duplicates }
         return outcome

@@ -23,6 +23,9 @@ public struct JobError: Error, Sendable, Hashable, CustomStringConvertible {
         // Fleet
         public static let stalled = Code("STALLED")
         public static let unknownKind = Code("UNKNOWN_KIND")
+        /// The worker no longer holds the job's lease (the janitor requeued it, or it was cancelled): whatever
+        /// the attempt wrote was rolled back, and nothing is reported for it.
+        public static let leaseLost = Code("LEASE_LOST")
         // Bad input (non-retryable)
         public static let unsupportedFormat = Code("UNSUPPORTED_FORMAT")
         public static let formatMismatch = Code("FORMAT_MISMATCH")

@@ -16,6 +16,10 @@ public struct ClaimedJob: Sendable, Hashable {
     public var leaseToken: UUID
     public var createdAt: Date?
 
+    /// The job and this run's lease: what a worker keys a held job by (it may hold a stale run and a fresh
+    /// claim of one job at once).
+    public var leaseKey: LeaseKey { LeaseKey(id: id, token: leaseToken) }
+
     public init(
         id: UUID, orgID: UUID, kind: String, payload: String, uploadID: UUID?, priority: Int, attempt: Int,
         maxAttempts: Int, leaseToken: UUID, createdAt: Date?
@@ -31,6 +35,17 @@ public struct ClaimedJob: Sendable, Hashable {
         self.leaseToken = leaseToken
         self.createdAt = createdAt
     }
+}
+
+/// One run of a job: its id and the lease token of the claim that started it.
+public struct LeaseKey: Sendable, Hashable, CustomStringConvertible {
+    public var id: UUID
+    public var token: UUID
+    public init(id: UUID, token: UUID) {
+        self.id = id
+        self.token = token
+    }
+    public var description: String { "\(id.uuidString.lowercased())@\(token.uuidString.prefix(8).lowercased())" }
 }
 
 /// A finished attempt waiting to be written in a batch.
@@ -55,6 +70,8 @@ public enum FailOutcome: Sendable, Hashable {
     case retry(runAt: Date?, attempt: Int)
     /// Moved to the dead-letter queue.
     case deadLettered(attempt: Int)
+    /// A cancel had been requested: the job ended `cancelled` (cancel wins over a retry).
+    case cancelled(attempt: Int)
     /// The lease was gone (recovered by the janitor, or cancelled): nothing changed.
     case lost
 }

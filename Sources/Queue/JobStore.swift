@@ -59,14 +59,16 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// Heartbeats every held job and the worker's registry row in one statement.
-    public func heartbeat(workerID: String, held: [(id: UUID, token: UUID)]) async throws -> [UUID: LeaseState] {
+    /// Heartbeats every held run and the worker's registry row in one statement; answers per run.
+    public func heartbeat(workerID: String, held: [LeaseKey]) async throws -> [LeaseKey: LeaseState] {
         let rows = try await pool.queryRetrying(
             "SELECT * FROM quarry.heartbeat($1, $2::uuid[], $3::uuid[])",
             [workerID, held.map(\.id), held.map(\.token)], prepare: true)
-        var out: [UUID: LeaseState] = [:]
+        var out: [LeaseKey: LeaseState] = [:]
         for r in rows {
-            if let id = r.uuid("id"), let s = r.string("state").flatMap(LeaseState.init(rawValue:)) { out[id] = s }
+            if let id = r.uuid("id"), let token = r.uuid("lease_token"), let s = r.string("state").flatMap(LeaseState.init(rawValue:)) {
+                out[LeaseKey(id: id, token: token)] = s
+            }
         }
         return out
     }
@@ -83,6 +85,40 @@ public struct JobStore: Sendable {
         return Set(rows.compactMap { $0.uuid("id") })
     }
 
+    // MARK: The fence: completion inside the handler's transaction
+
+    /// Completes `job` inside the caller's open transaction, fenced by its lease: the job row is locked and
+    /// must still be `processing` under this lease. The handler's writes and the completion then commit
+    /// together or not at all.
+    ///
+    /// - Throws: ``Models/JobError`` with code `LEASE_LOST` when the lease is gone; the caller must roll back
+    ///   (``Postgres/PostgresConnection/transaction(_:)`` does when the error propagates).
+    public static func complete(
+        _ job: ClaimedJob, result: String?, rowsProcessed: Int64, inTransaction tx: PostgresConnection
+    ) throws {
+        try fenced(job) {
+            try tx.query(
+                "SELECT quarry.complete_in_tx($1, $2, $3::jsonb, $4)",
+                [job.id, job.leaseToken, JSONText(result ?? "null"), rowsProcessed])
+        }
+    }
+
+    /// Throws `LEASE_LOST` when `job`'s lease is already gone: a cheap check before a long write.
+    public static func checkLease(_ job: ClaimedJob, on c: PostgresConnection) throws {
+        try fenced(job) { try c.query("SELECT quarry.check_lease($1, $2)", [job.id, job.leaseToken]) }
+    }
+
+    /// SQLSTATE raised by the fence functions of migration 0006.
+    static let leaseLostState = "QL001"
+
+    static func fenced(_ job: ClaimedJob, _ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as PostgresError where e.sqlState == leaseLostState {
+            throw JobError(.leaseLost, "job \(job.id.uuidString.lowercased()) is no longer held by this worker", retryable: false)
+        }
+    }
+
     /// Reports a failed attempt; the database decides retry or DLQ.
     public func fail(_ job: ClaimedJob, error: JobError) async throws -> FailOutcome {
         let details = error.details.isEmpty ? nil : JSONText(Self.jsonObject(error.details))
@@ -96,6 +132,7 @@ public struct JobStore: Sendable {
         switch r.string("outcome") {
         case "retry": return .retry(runAt: r.date("run_at"), attempt: r.int("attempt") ?? job.attempt)
         case "dead_lettered": return .deadLettered(attempt: r.int("attempt") ?? job.attempt)
+        case "cancelled": return .cancelled(attempt: r.int("attempt") ?? job.attempt)
         default: return .lost
         }
     }

@@ -24,13 +24,15 @@ public struct UploadInfo: Sendable, Hashable {
 /// Errors the file store reports.
 public struct FileStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Base: String { case notFound, tooLarge, incomplete, finished }
+        private enum Base: String { case notFound, tooLarge, incomplete, finished, cancelled }
         private let base: Base
         private init(_ b: Base) { base = b }
         public static let notFound = Code(.notFound)
         public static let tooLarge = Code(.tooLarge)
         public static let incomplete = Code(.incomplete)
         public static let finished = Code(.finished)
+        /// The reader asked to stop (``FileStore/copy(uploadID:to:maxBytes:isCancelled:progress:)``).
+        public static let cancelled = Code(.cancelled)
         public var description: String { base.rawValue }
     }
 
@@ -79,7 +81,34 @@ extension FileStore {
         return UploadWriter(store: self, uploadID: id, maxBytes: maxBytes)
     }
 
-    /// Streams an upload into a new file in `directory` and returns its path (used by the worker).
+    /// Streams an upload into the file at `path` (created or truncated), one stored chunk at a time, and returns
+    /// the bytes written. Used by the worker to spool an upload for parsing.
+    ///
+    /// - Parameters:
+    ///   - maxBytes: Throws ``FileStoreError/Code/tooLarge`` once more bytes than this arrive.
+    ///   - isCancelled: Checked between chunks; throws ``FileStoreError/Code/cancelled`` when true.
+    ///   - progress: Called with the bytes written so far after each chunk.
+    @discardableResult
+    public func copy(
+        uploadID: UUID, to path: String, maxBytes: Int64 = .max, isCancelled: @Sendable () -> Bool = { false },
+        progress: (Int64) -> Void = { _ in }
+    ) async throws -> Int64 {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
+            throw FileStoreError(.notFound, "cannot create \(path)")
+        }
+        defer { try? out.close() }
+        var written: Int64 = 0
+        for try await chunk in readChunks(uploadID: uploadID) {
+            if isCancelled() { throw FileStoreError(.cancelled, "stopped while reading upload \(uploadID)") }
+            written += Int64(chunk.count)
+            if written > maxBytes { throw FileStoreError(.tooLarge, "upload \(uploadID) exceeds \(maxBytes) bytes") }
+            try out.write(contentsOf: chunk)
+            progress(written)
+        }
+        return written
+    }
+
+    /// Streams an upload into a new file in `directory` and returns its path.
     public func copyToTemporaryFile(uploadID: UUID, directory: String = NSTemporaryDirectory()) async throws -> String {
         let path = (directory as NSString).appendingPathComponent("quarry-upload-\(uploadID.uuidString.lowercased())-\(UUID().uuidString.prefix(8))")
         guard FileManager.default.createFile(atPath: path, contents: nil) else {

@@ -10,6 +10,14 @@ public import Queue
 /// `context.isCancelled` between chunks and stop promptly.
 public protocol JobHandler: Sendable {
     func run(_ job: ClaimedJob, context: JobContext) async throws -> JobOutcome
+
+    /// Pooled connections one run holds for its whole duration (0 for handlers that only borrow one per
+    /// statement). The worker refuses to start with a pool smaller than slots × this + 1.
+    var connectionsPerRun: Int { get }
+}
+
+extension JobHandler {
+    public var connectionsPerRun: Int { 0 }
 }
 
 /// What a successful run hands back.
@@ -17,10 +25,14 @@ public struct JobOutcome: Sendable {
     /// A JSON summary stored in `jobs.result`.
     public var resultJSON: String?
     public var rowsProcessed: Int64
+    /// The handler already completed the job inside its own transaction, fenced by the lease
+    /// (`JobStore.complete(_:result:rowsProcessed:inTransaction:)`), together with its writes.
+    public var completedInTransaction: Bool
 
-    public init(resultJSON: String? = nil, rowsProcessed: Int64 = 0) {
+    public init(resultJSON: String? = nil, rowsProcessed: Int64 = 0, completedInTransaction: Bool = false) {
         self.resultJSON = resultJSON
         self.rowsProcessed = rowsProcessed
+        self.completedInTransaction = completedInTransaction
     }
 }
 

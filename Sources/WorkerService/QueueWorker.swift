@@ -6,36 +6,46 @@ public import Queue
 public import ServiceLifecycle
 import Synchronization
 
-/// The worker loop: claims jobs into free slots, runs their handlers, heartbeats, batches
-/// completions, and drains on graceful shutdown.
+/// The one job executor: claims jobs into free slots, runs their handlers under a time limit, heartbeats,
+/// acts on cancels and lost leases, batches completions, and drains on graceful shutdown.
 ///
-/// One claim call fills every free slot. The loop sleeps until a NOTIFY on `quarry_jobs`,
-/// a freed slot, or the poll interval. On SIGTERM it stops claiming, waits up to
-/// `shutdownTimeout` for running handlers, cancels the rest and releases their jobs without
-/// charging an attempt.
+/// The long-running `worker` runs it as a `Service` (``run()``); the in-request trigger
+/// (`POST /api/worker/process`) runs one claim of it inside a time budget (``runOnce(maxJobs:budget:)``).
+/// Both paths share every rule below, so they cannot drift.
+///
+/// - Held runs are keyed by ``Queue/LeaseKey`` (job id and lease): a worker that reclaims its own job holds
+///   the stale run and the fresh one apart; the stale one is stopped when its heartbeat answers `lost`.
+/// - Heartbeats and progress go through `leaseStore`, whose pool is not shared with handlers, so a handler
+///   that holds a connection or waits on a lock cannot starve them. Only running work is heartbeated.
+/// - A finished run is `completing` until its completion is written; shutdown never releases it.
 public final class QueueWorker: Service, Sendable {
     public let configuration: WorkerConfiguration
     let store: JobStore
+    let leaseStore: JobStore
     let registry: HandlerRegistry
     let logger: Logger
     let kinds: [String]
     public let metrics: WorkerMetrics
 
     /// Why a running job's task was stopped.
-    enum StopReason: Sendable { case cancelRequested, shutdown, leaseLost, timedOut }
+    enum StopReason: Sendable { case cancelRequested, shutdown, leaseLost, timedOut, budgetExceeded }
+
+    /// Where a held run is.
+    enum Phase: Sendable { case running, stopped, completing }
 
     struct Held: Sendable {
         var job: ClaimedJob
         var task: Task<Void, Never>?
         var stop: StopReason?
-        var finished = false
+        var phase: Phase = .running
     }
 
     struct State: Sendable {
-        var held: [UUID: Held] = [:]
+        var held: [LeaseKey: Held] = [:]
         var running = 0
         var pending: [Completion] = []
         var shuttingDown = false
+        var released = 0
     }
 
     let state = Mutex(State())
@@ -43,17 +53,43 @@ public final class QueueWorker: Service, Sendable {
     let flushSignal = Signal()
     let idle = Signal()
 
+    /// - Parameters:
+    ///   - store: Claims, completions, failures and releases (the worker's pool).
+    ///   - leaseStore: Heartbeats and progress; give it a pool of its own (one connection is enough) so they
+    ///     never wait behind handlers. Defaults to `store`, for callers without handlers that hold connections.
     public init(
-        configuration: WorkerConfiguration, store: JobStore, registry: HandlerRegistry, logger: Logger, metrics: WorkerMetrics = WorkerMetrics()
+        configuration: WorkerConfiguration, store: JobStore, leaseStore: JobStore? = nil, registry: HandlerRegistry, logger: Logger,
+        metrics: WorkerMetrics = WorkerMetrics()
     ) {
         self.configuration = configuration
         self.store = store
+        self.leaseStore = leaseStore ?? store
         self.registry = registry
         var logger = logger
         logger[metadataKey: "worker_id"] = .string(configuration.workerID)
         self.logger = logger
         self.kinds = configuration.kinds ?? registry.kinds
         self.metrics = metrics
+    }
+
+    /// Connections the worker's pool needs: one per slot for kinds whose handlers hold a connection for their
+    /// whole run, plus one for claims, completions and failures.
+    public static func requiredPoolSize(configuration: WorkerConfiguration, registry: HandlerRegistry) -> Int {
+        let kinds = configuration.kinds ?? registry.kinds
+        let perRun = kinds.compactMap { registry.handlers[$0]?.connectionsPerRun }.max() ?? 0
+        return configuration.concurrency * perRun + 1
+    }
+
+    /// Throws `INVALID_CONFIG` with a message naming `DB_POOL_SIZE` when the pool cannot serve the slots.
+    public static func validatePool(configuration: WorkerConfiguration, registry: HandlerRegistry) throws {
+        let needed = requiredPoolSize(configuration: configuration, registry: registry)
+        guard configuration.poolSize >= needed else {
+            throw JobError(
+                .invalidConfig,
+                "DB_POOL_SIZE=\(configuration.poolSize) cannot serve EXTRACTION_MAX_CONCURRENCY=\(configuration.concurrency): "
+                    + "each running job of these kinds holds a connection for its whole run and claims need one more; "
+                    + "set DB_POOL_SIZE to at least \(needed) (heartbeats use a connection of their own)")
+        }
     }
 
     /// Jobs currently held (running or awaiting their completion write).
@@ -67,6 +103,7 @@ public final class QueueWorker: Service, Sendable {
             "worker:started",
             metadata: [
                 "kinds": "\(kinds.joined(separator: ","))", "concurrency": "\(configuration.concurrency)",
+                "pool": "\(configuration.poolSize)",
             ])
         let listener = PostgresListener(
             conninfo: configuration.databaseURL, channels: ["quarry_jobs", "quarry_cancel"], logger: logger,
@@ -104,11 +141,11 @@ public final class QueueWorker: Service, Sendable {
         var failures = 0
         var lastBackpressureLog = ContinuousClock.now - .seconds(60)
         while !isShuttingDown && !Task.isCancelled {
-            let free = state.withLock { configuration.concurrency - $0.running }
+            let (free, running) = state.withLock { (configuration.concurrency - $0.running, $0.running) }
             if free <= 0 {
                 if ContinuousClock.now - lastBackpressureLog > .seconds(10) {
                     lastBackpressureLog = .now
-                    logger.info("queue:backpressure", metadata: ["active": "\(configuration.concurrency)", "max": "\(configuration.concurrency)"])
+                    logger.info("queue:backpressure", metadata: ["active": "\(running)", "max": "\(configuration.concurrency)"])
                 }
                 await wake.wait(timeout: configuration.pollInterval)
                 continue
@@ -121,12 +158,7 @@ public final class QueueWorker: Service, Sendable {
             } catch {
                 failures += 1
                 let delay = Backoff.delay(attempt: failures, base: .milliseconds(100), max: .seconds(5))
-                logger.warning(
-                    "claim failed",
-                    metadata: [
-                        "error": "\(error)",
-                        "retry_in_ms": "\(delay.milliseconds)",
-                    ])
+                logger.warning("claim failed", metadata: ["error": "\(error)", "retry_in_ms": "\(delay.milliseconds)"])
                 await wake.wait(timeout: delay)
                 continue
             }
@@ -140,7 +172,7 @@ public final class QueueWorker: Service, Sendable {
         }
     }
 
-    // MARK: Running
+    // MARK: Bookkeeping
 
     func start(_ job: ClaimedJob) {
         var jobLogger = logger
@@ -148,117 +180,35 @@ public final class QueueWorker: Service, Sendable {
         jobLogger[metadataKey: "org_id"] = .string(job.orgID.uuidString.lowercased())
         jobLogger[metadataKey: "kind"] = .string(job.kind)
         jobLogger[metadataKey: "attempt"] = .stringConvertible(job.attempt)
+        let key = job.leaseKey
         state.withLock { s in
-            s.held[job.id] = Held(job: job)
+            s.held[key] = Held(job: job)
             s.running += 1
         }
         metrics.claimed.add(1)
         let log = jobLogger
-        let task = Task {
-            await self.execute(job, logger: log)
-        }
+        let task = Task { await self.execute(job, logger: log) }
         state.withLock { s in
-            if s.held[job.id] != nil, !(s.held[job.id]?.finished ?? true) { s.held[job.id]?.task = task }
+            if s.held[key]?.phase == .running { s.held[key]?.task = task }
         }
     }
 
-    func stopReason(_ id: UUID) -> StopReason? { state.withLock { $0.held[id]?.stop } }
+    func stopReason(_ key: LeaseKey) -> StopReason? { state.withLock { $0.held[key]?.stop } }
 
-    func execute(_ job: ClaimedJob, logger: Logger) async {
-        let started = ContinuousClock.now
-        guard let handler = registry.handlers[job.kind] else {
-            await finishFailed(job, JobError(.unknownKind, "no handler for kind '\(job.kind)'"), logger: logger)
-            return
-        }
-        let progress = ProgressThrottle(interval: configuration.progressInterval)
-        let context = JobContext(
-            logger: logger,
-            progressSink: { [store] p, force in
-                guard progress.shouldWrite(force: force) else { return }
-                guard let data = try? JSONEncoder().encode(p) else { return }
-                logger.debug("job:progress", metadata: ["percent": "\(p.percentComplete)", "step": "\(p.currentStep)"])
-                _ = try? await store.progress(job, json: String(decoding: data, as: UTF8.self))
-            },
-            cancelled: { [weak self] in self?.stopReason(job.id) != nil })
-        let timeout = configuration.jobTimeout
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
-            self?.stop(job.id, reason: .timedOut)
-        }
-        defer { timer.cancel() }
-        do {
-            let outcome = try await handler.run(job, context: context)
-            // The handler finished its work even if a stop raced it; only a lost lease discards it.
-            if stopReason(job.id) == .leaseLost { return finishLocal(job) }
-            logger.info(
-                "job:completed",
-                metadata: ["duration_ms": "\((ContinuousClock.now - started).milliseconds)", "rows": "\(outcome.rowsProcessed)"])
-            enqueueCompletion(Completion(id: job.id, leaseToken: job.leaseToken, result: outcome.resultJSON, rowsProcessed: outcome.rowsProcessed))
-        } catch {
-            switch stopReason(job.id) {
-            case .cancelRequested?:
-                _ = try? await store.finishCancelled(job)
-                logger.info("job:cancelled")
-                metrics.cancelled.add(1)
-                finishLocal(job)
-            case .shutdown?:
-                // Released in bulk by drain().
-                slotFreed(job, keepHeld: true)
-            case .leaseLost?:
-                logger.warning("job lease lost; dropping without update")
-                finishLocal(job)
-            case .timedOut?:
-                // The job's own time limit: the file is too slow to process, so retrying will not help.
-                await finishFailed(job, JobError(.timeLimitExceeded, "attempt exceeded the time limit of \(timeout)"), logger: logger)
-            case nil:
-                let jobError =
-                    (error as? JobError)
-                    ?? (error is CancellationError ? JobError(.cancelled, "handler cancelled") : JobError(.extractionError, "\(error)"))
-                await finishFailed(job, jobError, logger: logger)
-            }
-        }
-    }
-
-    func finishFailed(_ job: ClaimedJob, _ error: JobError, logger: Logger) async {
-        var outcome: FailOutcome = .lost
-        for attempt in 1...5 {
-            do {
-                outcome = try await store.fail(job, error: error)
-                break
-            } catch {
-                logger.warning("fail write failed", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: Backoff.delay(attempt: attempt, base: .milliseconds(200), max: .seconds(3)))
-            }
-        }
-        let meta: Logger.Metadata = ["error_code": .string(error.code.rawValue), "error": .string(error.message)]
-        switch outcome {
-        case .retry(let runAt, _):
-            logger.warning("job:retry", metadata: meta.merging(["run_at": "\(runAt.map { "\($0)" } ?? "")"]) { a, _ in a })
-            metrics.retried.add(1)
-        case .deadLettered:
-            logger.error("job:failed", metadata: meta)
-            logger.error("job:dlq", metadata: meta)
-            metrics.deadLettered.add(1)
-        case .lost:
-            logger.warning("job failure not recorded: lease gone", metadata: meta)
-        }
-        finishLocal(job)
-    }
-
-    /// Forgets a job and frees its slot.
-    func finishLocal(_ job: ClaimedJob) {
+    /// Forgets a run and frees its slot.
+    func finishLocal(_ key: LeaseKey) {
         state.withLock { s in
-            if s.held.removeValue(forKey: job.id) != nil { s.running -= 1 }
-            if s.held.isEmpty { idle.fire() }
+            if let h = s.held.removeValue(forKey: key), h.phase == .running { s.running -= 1 }
+            if s.running == 0 { idle.fire() }
         }
         wake.fire()
     }
 
-    /// Frees the slot; the job stays held (for release on shutdown).
-    func slotFreed(_ job: ClaimedJob, keepHeld: Bool) {
+    /// Frees the slot of a run stopped for shutdown; it stays held until drain releases it.
+    func markStopped(_ key: LeaseKey) {
         state.withLock { s in
-            if s.held[job.id] != nil, !(s.held[job.id]!.finished) {
-                s.held[job.id]!.finished = true
+            if s.held[key]?.phase == .running {
+                s.held[key]?.phase = .stopped
                 s.running -= 1
             }
             if s.running == 0 { idle.fire() }
@@ -266,137 +216,23 @@ public final class QueueWorker: Service, Sendable {
         wake.fire()
     }
 
-    func enqueueCompletion(_ c: Completion) {
-        state.withLock { s in
-            s.pending.append(c)
-            if s.held[c.id] != nil {
-                s.held[c.id]!.finished = true
-                s.running -= 1
-            }
+    /// Stops a running run's handler; false when there was nothing to stop.
+    @discardableResult
+    func stop(_ key: LeaseKey, reason: StopReason) -> Bool {
+        let (acted, task) = state.withLock { s -> (Bool, Task<Void, Never>?) in
+            guard let h = s.held[key], h.stop == nil, h.phase == .running else { return (false, nil) }
+            s.held[key]?.stop = reason
+            return (true, h.task)
         }
-        metrics.completed.add(1)
-        flushSignal.fire()
-        wake.fire()
-    }
-
-    /// Stops a running job's handler.
-    func stop(_ id: UUID, reason: StopReason) {
-        let task = state.withLock { s -> Task<Void, Never>? in
-            guard s.held[id] != nil, s.held[id]!.stop == nil, !s.held[id]!.finished else { return nil }
-            s.held[id]!.stop = reason
-            return s.held[id]!.task
-        }
+        // A run whose task is not yet recorded still sees the stop through its context's `isCancelled`.
         task?.cancel()
+        return acted
     }
 
-    // MARK: Completion batching
-
-    func flushLoop() async {
-        while true {
-            let batch = state.withLock { s -> [Completion] in
-                let b = s.pending
-                s.pending = []
-                return b
-            }
-            if batch.isEmpty {
-                if Task.isCancelled { return }
-                await flushSignal.wait(timeout: .milliseconds(200))
-                continue
-            }
-            await flush(batch)
-        }
-    }
-
-    func flush(_ batch: [Completion]) async {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                let done = try await store.complete(batch)
-                if done.count < batch.count {
-                    logger.warning("completions ignored: lease gone", metadata: ["count": "\(batch.count - done.count)"])
-                }
-                break
-            } catch {
-                // Keep the jobs held (heartbeats continue) and retry: the lease fence makes it idempotent.
-                logger.warning("complete write failed", metadata: ["error": "\(error)", "jobs": "\(batch.count)"])
-                try? await Task.sleep(for: Backoff.delay(attempt: attempt, base: .milliseconds(100), max: .seconds(3)))
-                if attempt > 50 { break }
-            }
-        }
-        state.withLock { s in
-            for c in batch { s.held.removeValue(forKey: c.id) }
-            if s.held.isEmpty { idle.fire() }
-        }
-    }
-
-    // MARK: Heartbeats and notifications
-
-    func heartbeatLoop() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.heartbeatInterval)
-            if Task.isCancelled { return }
-            let held = state.withLock { s in s.held.values.map { ($0.job.id, $0.job.leaseToken) } }
-            do {
-                let states = try await store.heartbeat(workerID: configuration.workerID, held: held)
-                for (id, s) in states {
-                    switch s {
-                    case .ok: break
-                    case .cancel: stop(id, reason: .cancelRequested)
-                    case .lost:
-                        logger.warning("lease lost", metadata: ["job_id": "\(id.uuidString.lowercased())"])
-                        stop(id, reason: .leaseLost)
-                    }
-                }
-            } catch {
-                logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-
-    func listen(_ events: AsyncStream<PostgresListener.Event>) async {
-        for await event in events {
-            switch event {
-            case .reconnected:
-                wake.fire()
-            case .notification(let n) where n.channel == "quarry_cancel":
-                let parts = n.payload.split(separator: ":", maxSplits: 1)
-                if parts.count == 2, String(parts[1]) == configuration.workerID, let id = UUID(uuidString: String(parts[0])) {
-                    stop(id, reason: .cancelRequested)
-                }
-            case .notification:
-                wake.fire()
-            }
-        }
-    }
-
-    // MARK: Shutdown
-
-    func drain() async {
-        state.withLock { $0.shuttingDown = true }
-        let deadline = ContinuousClock.now + configuration.shutdownTimeout
-        while state.withLock({ $0.running > 0 }) && ContinuousClock.now < deadline {
-            await idle.wait(timeout: .milliseconds(100))
-        }
-        // Cancel what is still running and hand it back.
-        let running = state.withLock { s in s.held.values.filter { !$0.finished }.map(\.job.id) }
-        for id in running { stop(id, reason: .shutdown) }
-        let waitUntil = ContinuousClock.now + .seconds(5)
-        while state.withLock({ $0.running > 0 }) && ContinuousClock.now < waitUntil {
-            await idle.wait(timeout: .milliseconds(50))
-        }
-        // Flush completions, then release everything else still held.
-        let pending = state.withLock { s -> [Completion] in
-            let b = s.pending
-            s.pending = []
-            return b
-        }
-        if !pending.isEmpty { await flush(pending) }
-        let leftovers = state.withLock { s in s.held.values.map { ($0.job.id, $0.job.leaseToken) } }
-        if !leftovers.isEmpty {
-            let n = (try? await store.release(leftovers)) ?? 0
-            logger.info("released jobs on shutdown", metadata: ["count": "\(n)"])
-        }
+    /// Stops every running run of job `id` (a cancel names the job, not the lease).
+    func stopAll(jobID id: UUID, reason: StopReason) {
+        let keys = state.withLock { s in s.held.keys.filter { $0.id == id } }
+        for key in keys { stop(key, reason: reason) }
     }
 }
 
@@ -408,7 +244,7 @@ final class ProgressThrottle: Sendable {
     func shouldWrite(force: Bool) -> Bool {
         last.withLock { l in
             let now = ContinuousClock.now
-            if force || l == nil || now - l! >= interval {
+            if force || l.map({ now - $0 >= interval }) ?? true {
                 l = now
                 return true
             }

@@ -23,7 +23,9 @@ public struct WorkerConfiguration: Sendable {
     public var kinds: [String]?
     /// Retry schedule (`EXTRACTION_MAX_RETRIES`, `EXTRACTION_BASE_DELAY_MS`, `EXTRACTION_MAX_DELAY_MS`).
     public var retry: RetryPolicy
-    /// Connections in this worker's pool (`DB_POOL_SIZE`, default min(concurrency, 8) + 2), plus one LISTEN session.
+    /// Connections in this worker's pool (`DB_POOL_SIZE`, default concurrency + 2), plus one LISTEN session and one
+    /// heartbeat session. The worker refuses to start when the pool cannot serve its slots
+    /// (``QueueWorker/validatePool(configuration:registry:)``).
     public var poolSize: Int
     public var databaseURL: String
     /// Port for `/healthz`, `/readyz`, `/metrics` (`METRICS_PORT`; unset = no listener).
@@ -71,8 +73,9 @@ public struct WorkerConfiguration: Sendable {
             maxAttempts: int("EXTRACTION_MAX_RETRIES") ?? 3,
             baseDelay: ms("EXTRACTION_BASE_DELAY_MS") ?? .seconds(1),
             maxDelay: ms("EXTRACTION_MAX_DELAY_MS") ?? .seconds(30))
-        // Each running extraction holds a connection for its COPY; keep two spare for claims and heartbeats.
-        c.poolSize = int("DB_POOL_SIZE") ?? (min(c.concurrency, 8) + 2)
+        // Each running extraction holds a connection for its whole transaction; one more serves claims, completions
+        // and failures, and one spare absorbs reconnects. Heartbeats have a connection of their own.
+        c.poolSize = int("DB_POOL_SIZE") ?? (c.concurrency + 2)
         c.metricsPort = int("METRICS_PORT")
         return c
     }

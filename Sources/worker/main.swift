@@ -21,10 +21,16 @@ do {
         let runner = try MigrationRunner(directory: dir)
         _ = try await pool.withConnection { try runner.apply(on: $0) }
     }
-    let store = JobStore(pool: pool, retry: configuration.retry)
     var registry = HandlerRegistry.builtIn()
     registry.register("extract", ExtractHandler(pool: pool))
-    let worker = QueueWorker(configuration: configuration, store: store, registry: registry, logger: logger)
+    try QueueWorker.validatePool(configuration: configuration, registry: registry)
+    // Heartbeats and progress on a session of their own: never behind handlers that hold pooled connections.
+    let leasePool = PostgresPool(
+        configuration: .init(conninfo: configuration.databaseURL, maxConnections: 1, applicationName: "quarry-worker-lease"), logger: logger)
+    let store = JobStore(pool: pool, retry: configuration.retry)
+    let worker = QueueWorker(
+        configuration: configuration, store: store, leaseStore: JobStore(pool: leasePool, retry: configuration.retry), registry: registry,
+        logger: logger)
     var services: [any Service] = [worker]
     if let port = configuration.metricsPort {
         services.append(
@@ -42,6 +48,7 @@ do {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
     try await group.run()
+    leasePool.close()
     pool.close()
 } catch {
     logger.critical("worker failed", metadata: ["error": "\(error)"])

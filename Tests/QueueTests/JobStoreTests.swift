@@ -176,8 +176,8 @@ struct JobStoreTests {
         #expect(try await status(queued) == "cancelled")
         #expect(try await store.cancel(id: running) == "cancelling")
         #expect(try await status(running) == "processing")
-        let hb = try await store.heartbeat(workerID: "w", held: [(job.id, job.leaseToken)])
-        #expect(hb[job.id] == .cancel)
+        let hb = try await store.heartbeat(workerID: "w", held: [job.leaseKey])
+        #expect(hb[job.leaseKey] == .cancel)
         #expect(try await store.finishCancelled(job))
         #expect(try await status(running) == "cancelled")
         #expect(try await store.cancel(id: running) == "cancelled")  // already final: reports its status
@@ -207,7 +207,7 @@ struct JobStoreTests {
         // A second recovery finds nothing: no job is recovered twice.
         #expect(!(try await store.recoverStalled(stalledAfter: .seconds(30))).contains { $0.id == id })
         // The zombie's late writes change nothing.
-        #expect(try await store.heartbeat(workerID: "dead-worker", held: [(id, old.leaseToken)])[id] == .lost)
+        #expect(try await store.heartbeat(workerID: "dead-worker", held: [old.leaseKey])[old.leaseKey] == .lost)
         #expect(try await store.complete([Completion(id: id, leaseToken: old.leaseToken)]).isEmpty)
         #expect(try await store.fail(old, error: JobError(.networkError, "late")) == .lost)
         #expect(!(try await store.progress(old, json: "{}")))

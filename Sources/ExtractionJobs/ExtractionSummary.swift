@@ -1,0 +1,73 @@
+public import Foundation
+
+/// The summary of an extract job, stored in `extraction_results.summary` and `jobs.result` (seed 000's
+/// result shape, widened). Members are snake_case in JSON; absent ones are omitted.
+public struct ExtractionSummary: Sendable, Codable, Hashable {
+    public var fileName: String
+    public var format: String
+    public var sizeBytes: Int64
+    public var sha256: String
+    public var cached: Bool
+    /// The job whose result was reused, when `cached`.
+    public var cachedFrom: String?
+
+    // Tabular
+    public var rowsTotal: Int?
+    public var rowsValid: Int?
+    public var rowsInvalid: Int?
+    public var duplicates: Int?
+    public var new: Int?
+    public var updated: Int?
+    public var unchanged: Int?
+    public var headerRow: Int?
+    public var issuesByCode: [String: Int]?
+    public var validationMode: String?
+    /// Canonical field → the source header it was read from.
+    public var mapping: [String: String]?
+    public var unmappedColumns: [String]?
+    public var retryOf: String?
+    public var rowsKeptFromPreviousRun: Int?
+
+    // Documents
+    public var pageCount: Int?
+    public var wordCount: Int?
+    public var sectionCount: Int?
+    public var paragraphCount: Int?
+    public var paragraphs: [String]?
+
+    // Timing
+    public var durationMs: Int?
+    public var phasesMs: [String: Int]?
+    public var rowsPerS: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case fileName = "file_name", format, sizeBytes = "size_bytes", sha256, cached, cachedFrom = "cached_from"
+        case rowsTotal = "rows_total", rowsValid = "rows_valid", rowsInvalid = "rows_invalid", duplicates, new, updated, unchanged
+        case headerRow = "header_row", issuesByCode = "issues_by_code", validationMode = "validation_mode", mapping
+        case unmappedColumns = "unmapped_columns", retryOf = "retry_of", rowsKeptFromPreviousRun = "rows_kept_from_previous_run"
+        case pageCount = "page_count", wordCount = "word_count", sectionCount = "section_count", paragraphCount = "paragraph_count"
+        case paragraphs, durationMs = "duration_ms", phasesMs = "phases_ms", rowsPerS = "rows_per_s"
+    }
+
+    public init(fileName: String, format: String, sizeBytes: Int64, sha256: String) {
+        self.fileName = fileName
+        self.format = format
+        self.sizeBytes = sizeBytes
+        self.sha256 = sha256
+        self.cached = false
+    }
+
+    /// Sets `new`/`updated`/`unchanged` from a classification of the valid rows.
+    public mutating func setClassification(updated: Int, unchanged: Int) {
+        self.updated = updated
+        self.unchanged = unchanged
+        self.new = (rowsValid ?? 0) - updated - unchanged
+    }
+
+    /// The JSON text stored in PostgreSQL (keys sorted, so equal summaries are equal text).
+    public func jsonText() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
