@@ -19,12 +19,16 @@ extension APIServer {
         "barcode", "classification", "old_price", "issues",
     ]
 
-    /// The live (unexpired) result of a job in the caller's org.
+    /// Results are served and committed only for completed jobs (a job row pruned by retention counts as
+    /// completed: results are written only together with the fenced completion).
+    static let ofCompletedJob = "NOT EXISTS (SELECT 1 FROM quarry.jobs j WHERE j.id = r.job_id AND j.status <> 'completed')"
+
+    /// The live (unexpired) result of a completed job in the caller's org.
     func resultHeader(_ id: UUID, org: UUID) async throws -> (kind: String, summary: String, committed: Bool) {
         let r = try await pool.query(
             """
-            SELECT kind, summary::text AS summary, committed_at IS NOT NULL AS committed FROM quarry.extraction_results
-            WHERE job_id = $1 AND org_id = $2 AND expires_at > now()
+            SELECT kind, summary::text AS summary, committed_at IS NOT NULL AS committed FROM quarry.extraction_results r
+            WHERE job_id = $1 AND org_id = $2 AND expires_at > now() AND \(Self.ofCompletedJob)
             """, [id, org]
         ).first
         guard let r else { throw APIError.notFound("no result for this job (not finished, expired or absent)") }
@@ -117,7 +121,8 @@ extension APIServer {
                 let r = try conn.query(
                     """
                     SELECT kind, committed_at IS NOT NULL AS committed, commit_summary::text AS cs, committed_at
-                    FROM quarry.extraction_results WHERE job_id = $1 AND org_id = $2 AND expires_at > now() FOR UPDATE
+                    FROM quarry.extraction_results r WHERE job_id = $1 AND org_id = $2 AND expires_at > now()
+                      AND \(Self.ofCompletedJob) FOR UPDATE
                     """, [id, org]
                 ).first
             else { return .failure(.notFound("no result for this job (not finished, expired or absent)")) }

@@ -43,11 +43,16 @@ public struct AlertStateStore: Sendable {
             guard
                 let row = try c.query(
                     """
-                    SELECT active, consecutive, first_seen, last_notified, last_value, updated_at, now() AS now
+                    SELECT active, consecutive, first_seen, last_notified, last_value, updated_at
                     FROM quarry.alert_state WHERE key = $1 FOR UPDATE
                     """, [key]
-                ).first, let now = row.date("now")
+                ).first,
+                // Read after the row lock is held: a janitor that waited on the lock must not write an older time
+                // than the one that held it (the transaction's now() is from before the wait). The guard keeps the
+                // stored time monotonic even across clock steps.
+                let clock = try c.query("SELECT clock_timestamp() AS now").first?.date("now")
             else { return nil }
+            let now = max(clock, row.date("updated_at") ?? clock)
             let state = AlertConditionState(
                 active: row.bool("active") ?? false, consecutive: row.int("consecutive") ?? 0,
                 firstSeen: row.date("first_seen"), lastNotified: row.date("last_notified"))
