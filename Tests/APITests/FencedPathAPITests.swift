@@ -22,7 +22,9 @@ struct FencedPathAPITests {
         let admin = try await APIHarness.shared.org(admin: true)
         let pool = APIHarness.shared.pool
         let store = JobStore(pool: pool)
-        let id = try await store.enqueue(org: admin.id, kind: "sleep", payload: #"{"ms":60000}"#, priority: 1000, maxAttempts: 2)
+        // Above any priority the api accepts, so this call claims this job and no other test's.
+        let id = try await store.enqueue(org: admin.id, kind: "sleep", payload: #"{"ms":60000}"#, priority: 2_000_000, maxAttempts: 2)
+        defer { Task { _ = try? await store.cancel(id: id) } }
 
         let call = Task { try await HTTP.request("POST", base + "/api/worker/process?max_jobs=1&budget_ms=2000", token: admin.token) }
         try await Task.sleep(for: .milliseconds(1300))
