@@ -86,13 +86,12 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [(any PostgresEncodable)?] = [], prepare: Bool = false) throws -> PostgresRows {
         guard let handle else { throw PostgresError(code: .connection, message: "connection is closed", sql: sql) }
-        let texts: [String?] = parameters.map { $0?.postgresText }
-        let result: OpaquePointer? = try withCStrings(texts) { values in
+        let result: OpaquePointer? = try withParameters(parameters) { count, values, lengths, formats in
             if prepare {
-                let name = try preparedName(for: sql, handle: handle, parameterCount: texts.count)
-                return PQexecPrepared(handle, name, Int32(texts.count), values, nil, nil, 0)
+                let name = try preparedName(for: sql, handle: handle, parameterCount: Int(count))
+                return PQexecPrepared(handle, name, count, values, lengths, formats, 0)
             }
-            return PQexecParams(handle, sql, Int32(texts.count), nil, values, nil, nil, 0)
+            return PQexecParams(handle, sql, count, nil, values, lengths, formats, 0)
         }
         return try consume(result, sql: sql)
     }
@@ -101,9 +100,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// format), or nil when there is no row or it is NULL. For streaming `bytea` without hex decoding.
     public func queryBytes(_ sql: String, _ parameters: [(any PostgresEncodable)?] = []) throws -> [UInt8]? {
         guard let handle else { throw PostgresError(code: .connection, message: "connection is closed", sql: sql) }
-        let texts: [String?] = parameters.map { $0?.postgresText }
-        let result: OpaquePointer? = withCStrings(texts) { values in
-            PQexecParams(handle, sql, Int32(texts.count), nil, values, nil, nil, 1)
+        let result: OpaquePointer? = withParameters(parameters) { count, values, lengths, formats in
+            PQexecParams(handle, sql, count, nil, values, lengths, formats, 1)
         }
         guard let result else { throw PostgresError(code: .connection, message: Self.trimmed(PQerrorMessage(handle)), sql: sql) }
         if PQresultStatus(result) != PGRES_TUPLES_OK {
@@ -276,6 +274,37 @@ public struct PostgresNotification: Sendable, Hashable {
     public var channel: String
     public var payload: String
     public var pid: Int32
+}
+
+/// Calls `body` with libpq's parameter arrays: values (NULL for nil), and — when any parameter is binary —
+/// lengths and formats (nil otherwise: every value is a NUL-terminated text). Valid for the call only.
+private func withParameters<R>(
+    _ parameters: [(any PostgresEncodable)?],
+    _ body: (Int32, [UnsafePointer<CChar>?], [Int32]?, [Int32]?) throws -> R
+) rethrows -> R {
+    let binaries = parameters.map { $0?.postgresBinary }
+    guard binaries.contains(where: { $0 != nil }) else {
+        return try withCStrings(parameters.map { $0?.postgresText }) { try body(Int32(parameters.count), $0, nil, nil) }
+    }
+    var lengths = [Int32](repeating: 0, count: parameters.count)
+    var formats = [Int32](repeating: 0, count: parameters.count)
+    var pointers: [UnsafeMutablePointer<CChar>?] = []
+    pointers.reserveCapacity(parameters.count)
+    defer { for p in pointers { free(p) } }
+    for (i, parameter) in parameters.enumerated() {
+        if let bytes = binaries[i] {
+            let p = malloc(max(bytes.count, 1))?.assumingMemoryBound(to: CChar.self)
+            bytes.withUnsafeBytes { raw in
+                if let base = raw.baseAddress, let p { memcpy(p, base, bytes.count) }
+            }
+            pointers.append(p)
+            lengths[i] = Int32(bytes.count)
+            formats[i] = 1
+        } else {
+            pointers.append(parameter.flatMap { strdup($0.postgresText) })
+        }
+    }
+    return try body(Int32(parameters.count), pointers.map { UnsafePointer($0) }, lengths, formats)
 }
 
 /// Calls `body` with a C array of C strings (NULL entries for nil), valid for the call only.

@@ -18,7 +18,7 @@ public struct PostgresFileStore: FileStore {
     public func append(uploadID: UUID, seq: Int, chunk: [UInt8]) async throws {
         try await pool.query(
             "INSERT INTO quarry.upload_chunks (upload_id, seq, data) VALUES ($1, $2, $3::bytea)",
-            [uploadID, seq, ByteaHex(chunk)])
+            [uploadID, seq, Bytea(chunk)])
     }
 
     public func finish(uploadID: UUID, sizeBytes: Int64, sha256: String, format: String?) async throws {
@@ -69,26 +69,4 @@ public struct PostgresFileStore: FileStore {
             continuation.onTermination = { _ in task.cancel() }
         }
     }
-}
-
-/// A `bytea` parameter in PostgreSQL's hex text format (`\x0a1b…`).
-public struct ByteaHex: PostgresEncodable {
-    public let bytes: [UInt8]
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    public var postgresText: String {
-        var out = [UInt8](repeating: 0, count: 2 + bytes.count * 2)
-        out[0] = UInt8(ascii: "\\")
-        out[1] = UInt8(ascii: "x")
-        var i = 2
-        for b in bytes {
-            out[i] = Self.digits[Int(b >> 4)]
-            out[i + 1] = Self.digits[Int(b & 0x0f)]
-            i += 2
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
 }
