@@ -165,4 +165,89 @@ struct FaultInjectionTests {
         for w in workers { w.signal(SIGTERM) }
         for w in workers { _ = await w.waitForExit(timeout: .seconds(15)) }
     }
+
+    /// The fenced job path under pressure (issue 12): extract jobs on workers whose pools are as small as they
+    /// may be, a session that keeps taking a lock the handlers need, workers frozen past the stall threshold
+    /// and thawed, and stalled sweeps standing in for the janitor. Ends with 0 jobs lost, 0 valid attempts
+    /// dead-lettered, 0 completions twice, and every job's rows written by the run that completed it.
+    @Test func extractSoakUnderPoolPressureLocksAndFreezes() async throws {
+        let org = UUID()
+        let rowsPerFile = 5_000
+        let fileCount = 48
+        // Jobs arrive in waves while the faults run, so every fault meets jobs in flight.
+        var ids: [UUID] = []
+        var body = ""
+        for i in 2...rowsPerFile { body += "SOAK-\(i),Item \(i),\(i % 50).5\n" }
+        func enqueueWave() async throws {
+            for n in ids.count..<min(ids.count + 6, fileCount) {
+                // One distinct first row per file, so no file is served from the result cache.
+                let csv = "sku,name,price\nSOAK\(n)-1,Item 1,1.5\n" + body
+                let upload = try await TestUploads.store(Data(csv.utf8), fileName: "soak\(n).csv", org: org, pool: pool)
+                ids.append(
+                    try await store.enqueue(
+                        org: org, kind: "extract", payload: #"{"upload_id":"\#(upload.uuidString)","config":{}}"#, maxAttempts: 12))
+            }
+        }
+        try await enqueueWave()
+        let env = [
+            "WORKER_KINDS": "extract", "EXTRACTION_MAX_CONCURRENCY": "2", "DB_POOL_SIZE": "3", "EXTRACTION_HEARTBEAT_INTERVAL_MS": "200",
+            "EXTRACTION_POLL_INTERVAL_MS": "100", "EXTRACTION_PROGRESS_INTERVAL_MS": "50", "LOG_LEVEL": "warning",
+        ]
+        let workers = try (0..<3).map { _ in try ChildProcess("worker", environment: env) }
+        let locker = try PostgresConnection(conninfo: TestDatabase.url, applicationName: "quarry-test-soak-locker")
+        defer { locker.close() }
+        var faults: [String: Int] = [:]
+        let finished = {
+            try await self.count(ids, status: "completed") + self.count(ids, status: "dead_lettered") + self.count(ids, status: "cancelled")
+        }
+        let minimum = ContinuousClock.now + .seconds(15)
+        let end = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < end {
+            let done = try await finished()
+            if ContinuousClock.now >= minimum && ids.count == fileCount && done == ids.count { break }
+            try await enqueueWave()
+            switch Int.random(in: 0..<3) {
+            case 0:
+                // Every handler that reaches its first write waits behind this lock.
+                try locker.execute("BEGIN; LOCK TABLE quarry.result_rows IN SHARE MODE")
+                try await Task.sleep(for: .milliseconds(Int.random(in: 200...1_500)))
+                try locker.execute("COMMIT")
+                faults["lock", default: 0] += 1
+            case 1:
+                // Frozen past the stall threshold: its jobs are recovered and claimed by others meanwhile.
+                let w = workers[Int.random(in: 0..<workers.count)]
+                w.signal(SIGSTOP)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 600...2_000)))
+                _ = try await store.recoverStalled(stalledAfter: .seconds(1))
+                w.signal(SIGCONT)
+                faults["sigstop", default: 0] += 1
+            default:
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            _ = try await store.recoverStalled(stalledAfter: .seconds(1))
+        }
+        for w in workers { w.signal(SIGCONT) }
+        _ = try await eventually(timeout: .seconds(60), every: .milliseconds(300)) {
+            _ = try await store.recoverStalled(stalledAfter: .seconds(1))
+            return try await finished() == ids.count
+        }
+        let completed = try await count(ids, status: "completed")
+        let c = try await completions(ids)
+        let mismatched = try await pool.query(
+            """
+            SELECT count(*) AS n FROM quarry.jobs j
+            LEFT JOIN quarry.extraction_results r ON r.job_id = j.id
+            WHERE j.id = ANY($1::uuid[]) AND (
+                r.job_id IS NULL OR j.result IS DISTINCT FROM r.summary
+                OR (r.summary->>'rows_total')::int <> $2
+                OR (SELECT count(*) FROM quarry.result_rows rr WHERE rr.job_id = j.id) <> $2)
+            """, [ids, rowsPerFile]
+        ).first?.int("n")
+        print("extract soak: \(ids.count) jobs, faults \(faults), completed \(completed), max completions per job \(c.maxPerJob)")
+        #expect(completed == ids.count, "lost or dead-lettered valid attempts")
+        #expect(c.maxPerJob == 1)
+        #expect(mismatched == 0, "results not written by the run that completed the job")
+        for w in workers { w.signal(SIGTERM) }
+        for w in workers { #expect(await w.waitForExit(timeout: .seconds(20)) == 0) }
+    }
 }
