@@ -45,9 +45,17 @@ public struct JobStore: Sendable {
     // MARK: Worker side
 
     /// Claims up to `limit` runnable jobs of `kinds` for `workerID`.
-    public func claim(workerID: String, kinds: [String], limit: Int) async throws -> [ClaimedJob] {
+    ///
+    /// - Parameters:
+    ///   - fair: Within a priority, take jobs round-robin across orgs (migration 0007's invariants); false keeps
+    ///     the global priority-then-age order.
+    ///   - orgMaxRunning: At most this many jobs of one org processing at once (nil: no cap), enforced in SQL.
+    public func claim(workerID: String, kinds: [String], limit: Int, fair: Bool = true, orgMaxRunning: Int? = nil) async throws
+        -> [ClaimedJob]
+    {
         guard limit > 0 else { return [] }
-        let rows = try await pool.query("SELECT * FROM quarry.claim($1, $2, $3)", [workerID, kinds, limit], prepare: true)
+        let rows = try await pool.query(
+            "SELECT * FROM quarry.claim($1, $2, $3, $4, $5)", [workerID, kinds, limit, fair, orgMaxRunning], prepare: true)
         return rows.compactMap { r in
             guard let id = r.uuid("id"), let org = r.uuid("org_id"), let kind = r.string("kind"),
                 let token = r.uuid("lease_token")

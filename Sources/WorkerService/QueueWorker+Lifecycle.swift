@@ -161,7 +161,9 @@ extension QueueWorker {
     /// fits the budget ends in the DLQ instead of being retried for free forever.
     public func runOnce(maxJobs: Int, budget: Duration) async throws -> BatchReport {
         let before = (metrics.completed.current, metrics.retried.current + metrics.deadLettered.current, metrics.cancelled.current)
-        let jobs = try await store.claim(workerID: configuration.workerID, kinds: kinds, limit: maxJobs)
+        let jobs = try await store.claim(
+            workerID: configuration.workerID, kinds: kinds, limit: maxJobs, fair: configuration.fairClaim,
+            orgMaxRunning: configuration.orgMaxRunning)
         let deadline = ContinuousClock.now + budget
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop() }

@@ -153,7 +153,9 @@ public final class QueueWorker: Service, Sendable {
             let want = min(free, configuration.claimBatch)
             let jobs: [ClaimedJob]
             do {
-                jobs = try await store.claim(workerID: configuration.workerID, kinds: kinds, limit: want)
+                jobs = try await store.claim(
+                    workerID: configuration.workerID, kinds: kinds, limit: want, fair: configuration.fairClaim,
+                    orgMaxRunning: configuration.orgMaxRunning)
                 failures = 0
             } catch {
                 failures += 1
@@ -168,7 +170,9 @@ public final class QueueWorker: Service, Sendable {
                 break
             }
             for job in jobs { start(job) }
-            if jobs.count < want { await wake.wait(timeout: configuration.pollInterval) }
+            // A short batch may only mean a concurrent claim held some rows: claim again at once; an empty one
+            // means nothing is runnable, so wait for a NOTIFY, a freed slot or the poll interval.
+            if jobs.isEmpty { await wake.wait(timeout: configuration.pollInterval) }
         }
     }
 

@@ -27,6 +27,10 @@ public struct WorkerConfiguration: Sendable {
     /// heartbeat session. The worker refuses to start when the pool cannot serve its slots
     /// (``QueueWorker/validatePool(configuration:registry:)``).
     public var poolSize: Int
+    /// Round-robin across orgs within a priority when claiming (`WORKER_FAIR_CLAIM`, default on; `0` = global order).
+    public var fairClaim: Bool
+    /// Most jobs of one org processing at once, fleet-wide, enforced by the claim (`ORG_MAX_RUNNING`; unset = no cap).
+    public var orgMaxRunning: Int?
     public var databaseURL: String
     /// Port for `/healthz`, `/readyz`, `/metrics` (`METRICS_PORT`; unset = no listener).
     public var metricsPort: Int?
@@ -45,6 +49,8 @@ public struct WorkerConfiguration: Sendable {
         self.kinds = nil
         self.retry = RetryPolicy()
         self.poolSize = 4
+        self.fairClaim = true
+        self.orgMaxRunning = nil
         self.metricsPort = nil
         self.version = "0.1.0"
     }
@@ -77,6 +83,8 @@ public struct WorkerConfiguration: Sendable {
         // and failures, and one spare absorbs reconnects. Heartbeats have a connection of their own.
         c.poolSize = int("DB_POOL_SIZE") ?? (c.concurrency + 2)
         c.metricsPort = int("METRICS_PORT")
+        c.fairClaim = !["0", "false", "off", "no"].contains(env["WORKER_FAIR_CLAIM"]?.lowercased() ?? "")
+        c.orgMaxRunning = int("ORG_MAX_RUNNING").flatMap { $0 > 0 ? $0 : nil }
         return c
     }
 }

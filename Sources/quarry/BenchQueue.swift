@@ -6,7 +6,8 @@ import Queue
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks that print figures.", subcommands: [QueueBench.self, ExtractBench.self, RowsBench.self, XLSXBench.self])
+        abstract: "Benchmarks that print figures.",
+        subcommands: [QueueBench.self, FairnessBench.self, ExtractBench.self, RowsBench.self, XLSXBench.self])
 }
 
 /// `quarry bench queue`: enqueue N no-op jobs, drain them with W worker processes, then
