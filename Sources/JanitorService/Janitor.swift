@@ -66,6 +66,12 @@ public final class Janitor: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.leadershipLoop() }
             group.addTask { await self.tick("stalled", every: self.configuration.stalledInterval) { try await self.recoverStalled() } }
+            group.addTask {
+                await self.tick("crashed", every: self.configuration.crashInterval) {
+                    let n = try await self.stalled.recoverDeadWorkers()
+                    if n > 0 { self.metrics.addRecovered(n) }
+                }
+            }
             group.addTask { await self.tick("health", every: self.configuration.healthCheckInterval) { try await self.checkHealth() } }
             group.addTask { await self.tick("cache", every: self.configuration.cacheInterval) { _ = try await self.cache.run() } }
             group.addTask { await self.tick("archive", every: self.configuration.archiveInterval) { _ = try await self.archive.run() } }

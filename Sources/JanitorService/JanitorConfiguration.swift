@@ -30,6 +30,9 @@ public struct JanitorConfiguration: Sendable {
 
     /// How often stalled jobs are recovered (`JANITOR_STALLED_INTERVAL_MS`, default 15000).
     public var stalledInterval: Duration
+    /// How often the jobs of crashed workers (heartbeat session gone) are requeued (`JANITOR_CRASH_INTERVAL_MS`,
+    /// default 1000).
+    public var crashInterval: Duration
     /// A processing job whose heartbeat is older than this is stalled; a worker not seen for this
     /// long is stopped (`EXTRACTION_STALLED_AFTER_MS`, default 30000).
     public var stalledAfter: Duration
@@ -66,6 +69,7 @@ public struct JanitorConfiguration: Sendable {
         self.metricsPort = nil
         self.failover = .seconds(15)
         self.stalledInterval = .milliseconds(15_000)
+        self.crashInterval = .milliseconds(1_000)
         self.stalledAfter = .milliseconds(30_000)
         self.cacheInterval = .milliseconds(600_000)
         self.archiveInterval = .milliseconds(3_600_000)
@@ -107,6 +111,7 @@ public struct JanitorConfiguration: Sendable {
         c.metricsPort = try int("METRICS_PORT")
         c.failover = try double("JANITOR_FAILOVER_S").map { .seconds(max(0.3, $0)) } ?? c.failover
         c.stalledInterval = try ms("JANITOR_STALLED_INTERVAL_MS") ?? c.stalledInterval
+        c.crashInterval = try ms("JANITOR_CRASH_INTERVAL_MS") ?? c.crashInterval
         c.stalledAfter = try ms("EXTRACTION_STALLED_AFTER_MS") ?? c.stalledAfter
         c.cacheInterval = try ms("JANITOR_CACHE_INTERVAL_MS") ?? c.cacheInterval
         c.archiveInterval = try ms("JANITOR_ARCHIVE_INTERVAL_MS") ?? c.archiveInterval

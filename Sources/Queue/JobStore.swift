@@ -186,6 +186,13 @@ public struct JobStore: Sendable {
         return rows.compactMap { r in r.uuid("id").map { ($0, r.string("worker_id"), r.string("outcome") ?? "") } }
     }
 
+    /// Requeues at once the jobs of workers whose heartbeat session has ended (a crashed process), and marks those
+    /// workers stopped. Alive-but-silent workers keep their session and are left to ``recoverStalled(stalledAfter:)``.
+    public func recoverDeadWorkers() async throws -> [(id: UUID, workerID: String?, outcome: String)] {
+        let rows = try await pool.query("SELECT * FROM quarry.recover_dead_workers()")
+        return rows.compactMap { r in r.uuid("id").map { ($0, r.string("worker_id"), r.string("outcome") ?? "") } }
+    }
+
     /// Turns a DLQ entry into a new job; returns the new job's id.
     public func reprocessDLQ(dlqID: UUID, by: String, notes: String?, org: UUID? = nil, payload: String? = nil) async throws -> UUID {
         let rows = try await pool.query(

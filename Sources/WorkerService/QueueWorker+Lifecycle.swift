@@ -54,6 +54,8 @@ extension QueueWorker {
     // MARK: Heartbeats and notifications
 
     func heartbeatLoop() async {
+        // Attach the heartbeat session at once: from then on a crash of this process is detected in seconds.
+        await heartbeatOnce()
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.heartbeatInterval)
             if Task.isCancelled { return }

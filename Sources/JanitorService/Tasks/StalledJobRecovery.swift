@@ -62,4 +62,17 @@ public struct StalledJobRecovery: Sendable {
         outcome.workersStopped = stopped.count
         return outcome
     }
+
+    /// Requeues at once the jobs of workers whose heartbeat session ended (crashed processes); returns how many.
+    public func recoverDeadWorkers() async throws -> Int {
+        let recovered = try await store.recoverDeadWorkers()
+        for job in recovered {
+            logger.warning(
+                "job:crash_recovered",
+                metadata: [
+                    "job_id": "\(job.id.uuidString.lowercased())", "worker_id": "\(job.workerID ?? "")", "outcome": "\(job.outcome)",
+                ])
+        }
+        return recovered.count
+    }
 }
