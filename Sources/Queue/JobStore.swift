@@ -188,9 +188,9 @@ public struct JobStore: Sendable {
 
     /// Requeues at once the jobs of workers whose heartbeat session has ended (a crashed process), and marks those
     /// workers stopped. Alive-but-silent workers keep their session and are left to ``recoverStalled(stalledAfter:)``.
-    public func recoverDeadWorkers() async throws -> [(id: UUID, workerID: String?, outcome: String)] {
+    public func recoverDeadWorkers() async throws -> [(id: UUID, orgID: UUID?, workerID: String?, outcome: String)] {
         let rows = try await pool.query("SELECT * FROM quarry.recover_dead_workers()")
-        return rows.compactMap { r in r.uuid("id").map { ($0, r.string("worker_id"), r.string("outcome") ?? "") } }
+        return rows.compactMap { r in r.uuid("id").map { ($0, r.uuid("org_id"), r.string("worker_id"), r.string("outcome") ?? "") } }
     }
 
     /// Turns a DLQ entry into a new job; returns the new job's id.

@@ -109,8 +109,11 @@ struct JanitorProcessTests {
             "SELECT attempt, error->>'code' AS code FROM quarry.jobs WHERE id = ANY($1::uuid[])", [ids])
         #expect(rows.allSatisfy { $0.int("attempt") == 1 && $0.string("code") == "STALLED" })
         // One JSON log line per recovered job, with its ids (written after the recovery commits, so they may
-        // reach the pipe a moment after the jobs show as queued).
-        func recoveredLines() -> [Substring] { j.log.split(separator: "\n").filter { $0.contains("job:stalled_recovered") } }
+        // reach the pipe a moment after the jobs show as queued). A killed worker's session is gone, so the
+        // crash detection usually gets there before the stall sweep.
+        func recoveredLines() -> [Substring] {
+            j.log.split(separator: "\n").filter { $0.contains("job:stalled_recovered") || $0.contains("job:crash_recovered") }
+        }
         #expect(try await eventually(timeout: .seconds(5)) { recoveredLines().count >= 3 })
         let lines = recoveredLines()
         #expect(lines.count == 3)

@@ -70,8 +70,12 @@ public struct StalledJobRecovery: Sendable {
             logger.warning(
                 "job:crash_recovered",
                 metadata: [
-                    "job_id": "\(job.id.uuidString.lowercased())", "worker_id": "\(job.workerID ?? "")", "outcome": "\(job.outcome)",
+                    "job_id": "\(job.id.uuidString.lowercased())", "org_id": "\(job.orgID?.uuidString.lowercased() ?? "")",
+                    "worker_id": "\(job.workerID ?? "")", "outcome": "\(job.outcome)",
                 ])
+        }
+        for worker in Set(recovered.compactMap(\.workerID)).sorted() {
+            logger.warning("worker:marked_stopped", metadata: ["worker_id": "\(worker)", "reason": "session ended"])
         }
         return recovered.count
     }
