@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "QuarryLog", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "Models", swiftSettings: swiftSettings),
+        // The job config contract (`ExtractionConfig` and its decoder): one type the api, the worker and the CLI share.
+        .target(name: "JobConfig", dependencies: ["Models"], swiftSettings: swiftSettings),
         .target(
             name: "Queue",
             dependencies: ["Postgres", "Models", .product(name: "Logging", package: "swift-log")],
@@ -69,7 +71,7 @@ let package = Package(
         ),
         .target(
             name: "Extraction",
-            dependencies: ["Models", "CLibXML2", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: ["Models", "JobConfig", "CLibXML2", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: swiftSettings
         ),
         .target(
