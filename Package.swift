@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "APIServer",
             dependencies: [
-                "Postgres", "Queue", "Models", "Storage", "APIAuth", "QuarryLog",
+                "Postgres", "Queue", "Models", "Storage", "APIAuth", "QuarryLog", "JobConfig",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
