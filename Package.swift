@@ -181,6 +181,10 @@ let package = Package(
             name: "ExtractionTests", dependencies: ["Extraction", "Models", "quarry-xls-dump"], resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "JobConfigTests", dependencies: ["JobConfig", "Models"],
+            // docs/openapi.yaml is read by #filePath-relative path.
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "JanitorTests",
             dependencies: [
                 "QuarryTestSupport",
