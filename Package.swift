@@ -149,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "quarry",
             dependencies: [
-                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts", "Storage", "Extraction", "ExtractionJobs",
+                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts", "Storage", "Extraction", "ExtractionJobs", "JobConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
