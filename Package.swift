@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "QuarryLog", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "Models", swiftSettings: swiftSettings),
+        // The job config contract (`ExtractionConfig` and its decoder): one type the api, the worker and the CLI share.
+        .target(name: "JobConfig", dependencies: ["Models"], swiftSettings: swiftSettings),
         .target(
             name: "Queue",
             dependencies: ["Postgres", "Models", .product(name: "Logging", package: "swift-log")],
@@ -59,7 +61,7 @@ let package = Package(
         .target(
             name: "APIServer",
             dependencies: [
-                "Postgres", "Queue", "Models", "Storage", "APIAuth", "QuarryLog",
+                "Postgres", "Queue", "Models", "Storage", "APIAuth", "QuarryLog", "JobConfig",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,7 +71,7 @@ let package = Package(
         ),
         .target(
             name: "Extraction",
-            dependencies: ["Models", "CLibXML2", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: ["Models", "JobConfig", "CLibXML2", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -147,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "quarry",
             dependencies: [
-                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts", "Storage", "Extraction", "ExtractionJobs",
+                "Queue", "Postgres", "Models", "QuarryLog", "APIAuth", "Alerts", "Storage", "Extraction", "ExtractionJobs", "JobConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
@@ -177,6 +179,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ExtractionTests", dependencies: ["Extraction", "Models", "quarry-xls-dump"], resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "JobConfigTests", dependencies: ["JobConfig", "Models"],
+            // docs/openapi.yaml is read by #filePath-relative path.
             swiftSettings: swiftSettings),
         .testTarget(
             name: "JanitorTests",

@@ -1,16 +1,23 @@
 import Foundation
 import Hummingbird
 
-/// An error answered to the client as `{"success":false,"error":{"code","message"}}`.
+/// An error answered to the client as `{"success":false,"error":{"code","message"}}`, plus
+/// `"details":{…}` (strings) when `details` is not empty.
 struct APIError: Error, CustomStringConvertible {
     var status: HTTPResponse.Status
     var code: String
     var message: String
     var retryAfterSeconds: Int?
+    /// Context for the code, answered as `error.details` (e.g. `field` for `INVALID_CONFIG`).
+    var details: [String: String] = [:]
 
     var description: String { "\(status.code) \(code): \(message)" }
 
     static func badRequest(_ m: String) -> APIError { .init(status: .badRequest, code: "INVALID_REQUEST", message: m) }
+    /// A job config the worker would refuse: its decoder's message, and its details (`field`, `index`, …).
+    static func invalidConfig(_ m: String, details: [String: String]) -> APIError {
+        .init(status: .badRequest, code: "INVALID_CONFIG", message: m, details: details)
+    }
     static func unauthorized(_ m: String = "missing or invalid bearer token") -> APIError {
         .init(status: .unauthorized, code: "UNAUTHORIZED", message: m)
     }
@@ -47,7 +54,9 @@ enum Envelope {
     }
 
     static func error(_ e: APIError) -> Response {
-        let body = encode(["success": false, "error": ["code": e.code, "message": e.message]] as [String: Any])
+        var error: [String: Any] = ["code": e.code, "message": e.message]
+        if !e.details.isEmpty { error["details"] = e.details }
+        let body = encode(["success": false, "error": error] as [String: Any])
         var headers = HTTPFields()
         if let s = e.retryAfterSeconds { headers[.retryAfter] = String(s) }
         return json(body, status: e.status, headers: headers)

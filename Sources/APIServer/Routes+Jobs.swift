@@ -1,6 +1,7 @@
 import APIAuth
 import Foundation
 import Hummingbird
+import JobConfig
 import Models
 import Postgres
 import Queue
@@ -28,39 +29,22 @@ extension APIServer {
                 'retryable', coalesce((j.error->>'retryable')::boolean, false)) END)
         """
 
-    static let configKeys: Set<String> = [
-        "supplier_id", "column_mapping", "transformations", "validation_mode", "header_row", "skip_rows", "sheet",
-        "delimiter", "currency", "required_fields",
-    ]
-
-    /// Validates an extraction config object (unknown keys and wrong types are 400s).
-    static func validateConfig(_ value: JSONValue?) throws -> JSONValue {
+    /// Checks a job's `config` with the decoder the worker runs (`ExtractionConfig.decode(json:)`), so the api
+    /// accepts exactly the configs a worker can run.
+    ///
+    /// - Parameter value: the body's `config` member (absent and `null` mean the defaults).
+    /// - Returns: the config as the client gave it (`{}` when absent): the worker decodes it again, and its
+    ///   result cache key hashes it, so the decoded (normalized) form is not what is stored.
+    /// - Throws: `APIError` 400 `INVALID_REQUEST` when `config` is not an object, 400 `INVALID_CONFIG` with the
+    ///   decoder's message and details (`field`, …) when the worker would refuse it.
+    static func checkedConfig(_ value: JSONValue?) throws -> JSONValue {
         guard let value, !value.isNull else { return .object([:]) }
-        guard case .object(let o) = value else { throw APIError.badRequest("'config' must be an object") }
-        if let bad = o.keys.sorted().first(where: { !configKeys.contains($0) }) {
-            throw APIError.badRequest("unknown config field '\(bad)'")
-        }
-        for (k, v) in o {
-            switch (k, v) {
-            case (_, .null): continue
-            case ("validation_mode", .string(let s)):
-                guard s == "strict" || s == "lenient" else { throw APIError.badRequest("'config.validation_mode' must be strict or lenient") }
-            case ("header_row", .number(let d)), ("skip_rows", .number(let d)):
-                guard d == d.rounded(), d >= 0, d <= 1_000_000 else { throw APIError.badRequest("'config.\(k)' must be a non-negative integer") }
-            case ("sheet", .string), ("sheet", .number), ("supplier_id", .string), ("currency", .string), ("delimiter", .string):
-                continue
-            case ("column_mapping", .object(let m)):
-                guard m.values.allSatisfy({ if case .string = $0 { true } else if case .array = $0 { true } else { false } }) else {
-                    throw APIError.badRequest("'config.column_mapping' values must be column names")
-                }
-            case ("transformations", .array): continue
-            case ("required_fields", .array(let a)):
-                guard a.allSatisfy({ if case .string = $0 { true } else { false } }) else {
-                    throw APIError.badRequest("'config.required_fields' must be an array of strings")
-                }
-            default:
-                throw APIError.badRequest("'config.\(k)' has the wrong type")
-            }
+        guard case .object = value else { throw APIError.badRequest("'config' must be an object") }
+        do {
+            // The bytes checked are the bytes stored in the payload (same encoding).
+            _ = try ExtractionConfig.decode(json: Data(value.jsonText.utf8))
+        } catch let error where error.code == .invalidConfig {
+            throw APIError.invalidConfig(error.message, details: error.details)
         }
         return value
     }
@@ -92,7 +76,7 @@ extension APIServer {
             throw APIError.badRequest("'upload_id' is required")
         }
         guard let uploadID = UUID(uuidString: raw) else { throw APIError.badRequest("'upload_id' is not a valid UUID") }
-        let cfg = try Self.validateConfig(body["config"])
+        let cfg = try Self.checkedConfig(body["config"])
         let priority = try JSONBody.int(body["priority"], field: "priority", range: -1000...1000) ?? 0
         guard try await files.info(uploadID: uploadID, org: c.who.orgID) != nil else {
             throw APIError.notFound("upload \(uploadID.uuidString.lowercased()) not found")
@@ -212,7 +196,7 @@ extension APIServer {
         let body = try JSONBody.parseObject(try await c.body(limit: config.maxJSONBytes), allowed: ["config", "only_rejected"])
         let onlyRejected = try JSONBody.bool(body["only_rejected"], field: "only_rejected") ?? false
         let newConfig: JSONValue? = body["config"].map { $0.isNull ? nil : $0 } ?? nil
-        let validated = try newConfig.map { try Self.validateConfig($0) }
+        let validated = try newConfig.map { try Self.checkedConfig($0) }
         let r = try await pool.query(
             "SELECT status, kind, priority, upload_id, payload::text AS payload FROM quarry.jobs WHERE id = $1 AND org_id = $2",
             [id, c.who.orgID]

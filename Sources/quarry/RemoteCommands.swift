@@ -1,6 +1,7 @@
 import Alerts
 import ArgumentParser
 import Foundation
+import JobConfig
 import Models
 
 /// Options for the commands that talk to a running `api` over HTTP (through libcurl).
@@ -50,6 +51,12 @@ struct Submit: AsyncParsableCommand {
     func run() async throws {
         guard (try? JSONSerialization.jsonObject(with: Data(config.utf8))) is [String: Any] else {
             throw ValidationError("--config must be a JSON object")
+        }
+        // The api would refuse it with the same message; say so before uploading anything.
+        do {
+            _ = try ExtractionConfig.decode(json: Data(config.utf8))
+        } catch {
+            throw ValidationError("--config: \(error.message)")
         }
         var jobs: [(String, String)] = []
         for file in files {

@@ -105,7 +105,8 @@ struct JobTests {
         let unknown = try await HTTP.request(
             "POST", base + "/api/extraction/jobs", token: org.token, body: HTTP.json(["upload_id": upload, "config": ["colour": "red"]]))
         #expect(unknown.status == 400)
-        #expect((unknown.json["error"] as? [String: Any])?["message"] as? String ?? "" == "unknown config field 'colour'")
+        #expect(unknown.errorCode == "INVALID_CONFIG")
+        #expect((unknown.json["error"] as? [String: Any])?["message"] as? String ?? "" == "unknown field 'colour' in config")
         let badMode = try await HTTP.request(
             "POST", base + "/api/extraction/jobs", token: org.token, body: HTTP.json(["upload_id": upload, "config": ["validation_mode": "loose"]]))
         #expect(badMode.status == 400)

@@ -16,7 +16,7 @@ public enum CanonicalField: String, Sendable, Codable, CaseIterable, Hashable {
     }
 
     /// Maximum length (in characters) accepted for the field's text.
-    var maxLength: Int {
+    package var maxLength: Int {
         switch self {
         case .description: 10_000
         case .name: 1_000
@@ -26,7 +26,7 @@ public enum CanonicalField: String, Sendable, Codable, CaseIterable, Hashable {
     }
 
     /// Position in `allCases` (for index-based lookups).
-    var position: Int {
+    package var position: Int {
         switch self {
         case .sku: 0
         case .name: 1

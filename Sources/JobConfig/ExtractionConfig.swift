@@ -1,8 +1,16 @@
 public import Foundation
 public import Models
 
-/// A job's extraction `config` (seed 000). JSON members are snake_case; unknown members and bad values are
-/// rejected with `.invalidConfig`.
+/// A job's extraction `config` (seed 000): the one contract the api (at job creation and retry), the worker
+/// and the CLI decode with. JSON members are snake_case; unknown members and bad values are rejected with
+/// `.invalidConfig`, whose `details["field"]` names the offending member when there is one.
+///
+/// ```swift
+/// let config = try ExtractionConfig.decode(json: Data(#"{"column_mapping":{"sku":0,"price":"Preis"}}"#.utf8))
+/// config.columnMapping?["sku"]  // .index(0)
+/// ```
+///
+/// `docs/openapi.yaml` describes the same members; `Tests/JobConfigTests` checks it against `allowedKeys`.
 public struct ExtractionConfig: Sendable, Codable, Hashable {
     /// `supplier_id`.
     public var supplierId: String?

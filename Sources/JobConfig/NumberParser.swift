@@ -131,7 +131,7 @@ public enum NumberParser {
     /// or spaces, at most 18 digits): the value plus its canonical text, identical to `"\(value)"`
     /// (`Decimal.description`: no leading zeros, no trailing fraction zeros). Nil means "use `parseDetailed`",
     /// not "invalid". With `decimalComma == true` a "." is grouping, so dotted input is left to the full parser.
-    static func parsePlainASCII(_ raw: String, decimalComma: Bool? = nil) -> (value: Decimal, text: String)? {
+    package static func parsePlainASCII(_ raw: String, decimalComma: Bool? = nil) -> (value: Decimal, text: String)? {
         var raw = raw
         return raw.withUTF8 { bytes -> (value: Decimal, text: String)? in
             let n = bytes.count
