@@ -12,7 +12,7 @@ import Synchronization
 /// Cost: gauges are up to one interval old; one statement per interval per api process.
 final class MetricsGauges: Service, Sendable {
     private struct State {
-        var text = "# TYPE quarry_api_up gauge\nquarry_api_up 0\n"
+        var text = "# HELP quarry_api_up Whether the database answered the last refresh.\n# TYPE quarry_api_up gauge\nquarry_api_up 0\n"
         var refreshes = 0
     }
 
@@ -39,17 +39,21 @@ final class MetricsGauges: Service, Sendable {
         }
     }
 
+    /// One read of every gauge. It waits at most 1 s for a lock (a migration holding `quarry.jobs` must not park
+    /// a pool connection here); a failed read keeps the previous figures and reports `quarry_api_up 0`.
     func refresh() async {
-        let text: String
+        var text: String?
         do {
-            let json = try await pool.query(Self.sql).first?.string("m") ?? "{}"
+            let json = try await pool.transaction { c in
+                try c.execute("SET LOCAL lock_timeout = '1s'; SET LOCAL statement_timeout = '30s'")
+                return try c.query(Self.sql).first?.string("m") ?? "{}"
+            }
             text = Self.render(try JSONDecoder().decode(Snapshot.self, from: Data(json.utf8)))
         } catch {
             logger.warning("metrics refresh failed", metadata: ["error": "\(error)"])
-            text = "# HELP quarry_api_up Whether the database answered.\n# TYPE quarry_api_up gauge\nquarry_api_up 0\n"
         }
         state.withLock {
-            $0.text = text
+            $0.text = text ?? $0.text.replacingOccurrences(of: "\nquarry_api_up 1\n", with: "\nquarry_api_up 0\n")
             $0.refreshes += 1
         }
     }
