@@ -84,7 +84,7 @@ struct FloodTests {
         let startMinute = try await pool.query("SELECT date_trunc('minute', now())::text AS m").first?.string("m") ?? ""
         func auditSince() async throws -> (rows: Int, counted: Int) {
             let r = try await pool.query(
-                "SELECT count(*) AS rows, coalesce(sum(count), 0) AS n FROM quarry.audit_log WHERE action = 'auth.failed' AND window_start >= $1::timestamptz",
+                "SELECT count(*) AS rows, coalesce(sum(count), 0) AS n FROM quarry.audit_log WHERE action = 'auth.failed' AND coalesce(window_start, at) >= $1::timestamptz",
                 [startMinute]
             ).first
             return (r?.int("rows") ?? 0, r?.int("n") ?? 0)
