@@ -171,7 +171,8 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "QuarryTestSupport", "Queue", "Postgres", "Models", "Storage", "APIAuth", .product(name: "Crypto", package: "swift-crypto"),
+                "QuarryTestSupport", "Queue", "Postgres", "Models", "Storage", "APIAuth", "APIServer",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             // Hostile fixtures are read by #filePath-relative path, not bundled.
             exclude: ["Fixtures"],

@@ -25,12 +25,33 @@ public struct APIConfiguration: Sendable {
     public var tokenCacheTTL: Duration
     /// Average job duration assumed for wait estimates when there is no history.
     public var defaultJobDuration: Duration
+    /// `API_MAX_MEMBER_PRIORITY` (default 10): the highest `priority` a member (non-admin) token may ask for;
+    /// above it the request is refused with 403 `FORBIDDEN`. Admin tokens may use the whole range (-1000...1000).
+    public var maxMemberPriority: Int
+    /// `API_ANON_RATE_LIMIT_PER_MIN` (default 60): failed or unverifiable authentications per client address per
+    /// minute, checked before any database lookup (429 + `Retry-After` beyond). Tokens verified recently skip it.
+    public var anonRateLimitPerMinute: Int
+    /// `API_METRICS_REFRESH_MS` (default 5000, at least 500): how often the `/metrics` gauges are re-read from the
+    /// database, by one background query per process whatever the scrape rate.
+    public var metricsRefresh: Duration
+    /// `METRICS_TOKEN` (unset = `/metrics` is open, for in-cluster Prometheus): when set, `/metrics` needs
+    /// `Authorization: Bearer <METRICS_TOKEN>`.
+    public var metricsToken: String?
+    /// `API_SSE_MAX_STREAMS_PER_TOKEN` (default 20): open event streams per token per replica (429 beyond).
+    public var sseMaxStreamsPerToken: Int
 
     public init(
         databaseURL: String, host: String = "0.0.0.0", port: Int = 8080, poolSize: Int = 8, maxFileBytes: Int64 = 100 << 20,
         maxJSONBytes: Int = 1 << 20, rateLimitPerMinute: Int = 600, requestTimeout: Duration = .seconds(30),
-        sseHeartbeat: Duration = .seconds(15), defaultJobDuration: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5)
+        sseHeartbeat: Duration = .seconds(15), defaultJobDuration: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5),
+        maxMemberPriority: Int = 10, anonRateLimitPerMinute: Int = 60, metricsRefresh: Duration = .seconds(5),
+        metricsToken: String? = nil, sseMaxStreamsPerToken: Int = 20
     ) {
+        self.maxMemberPriority = maxMemberPriority
+        self.anonRateLimitPerMinute = anonRateLimitPerMinute
+        self.metricsRefresh = metricsRefresh
+        self.metricsToken = metricsToken
+        self.sseMaxStreamsPerToken = sseMaxStreamsPerToken
         self.tokenCacheTTL = tokenCacheTTL
         self.databaseURL = databaseURL
         self.host = host
@@ -61,7 +82,12 @@ public struct APIConfiguration: Sendable {
             rateLimitPerMinute: max(1, try int("API_RATE_LIMIT_PER_MIN", 600)),
             requestTimeout: .milliseconds(try int("API_REQUEST_TIMEOUT_MS", 30_000)),
             sseHeartbeat: .milliseconds(max(100, try int("API_SSE_HEARTBEAT_MS", 15_000))),
-            tokenCacheTTL: .milliseconds(try int("API_TOKEN_CACHE_MS", 5_000)))
+            tokenCacheTTL: .milliseconds(try int("API_TOKEN_CACHE_MS", 5_000)),
+            maxMemberPriority: min(1000, try int("API_MAX_MEMBER_PRIORITY", 10)),
+            anonRateLimitPerMinute: max(1, try int("API_ANON_RATE_LIMIT_PER_MIN", 60)),
+            metricsRefresh: .milliseconds(max(500, try int("API_METRICS_REFRESH_MS", 5_000))),
+            metricsToken: env["METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
+            sseMaxStreamsPerToken: max(1, try int("API_SSE_MAX_STREAMS_PER_TOKEN", 20)))
     }
 }
 

@@ -70,16 +70,49 @@ struct Call: Sendable {
     }
 }
 
-/// A route: method, path pattern (`:name` segments capture), and how it runs.
+/// Who may call a route: one cell of the authorization matrix (`APIServer.routeRules`).
+public enum RouteRole: String, Sendable, CaseIterable {
+    /// No credentials (probes, the dashboard page).
+    case open
+    /// Open unless `METRICS_TOKEN` is set, then that token only.
+    case metrics
+    /// Any valid token; what it reaches is scoped by ``RouteTenancy``.
+    case member
+    /// Admin tokens only (403 for members).
+    case admin
+}
+
+/// Which org's resource a `:id` in the path may name.
+public enum RouteTenancy: String, Sendable {
+    /// The path names no resource.
+    case none
+    /// Only the caller's org's (another org's is 404, admins included).
+    case ownOrg
+    /// The caller's org's; admins reach every org's.
+    case ownOrgOrAdmin
+}
+
+/// One row of the authorization matrix: a route and the rule the router enforces for it.
+public struct RouteRule: Sendable, Hashable {
+    public let method: String
+    /// The path pattern; `:name` segments capture.
+    public let path: String
+    public let role: RouteRole
+    public let tenancy: RouteTenancy
+    /// Whether `?access_token=` is accepted in place of the header (event streams, for `EventSource`).
+    public let queryToken: Bool
+}
+
+/// A route: its rule, path pattern, and how it runs.
 struct Route: Sendable {
-    enum Access: Sendable { case open, token, tokenOrQuery }
     let method: HTTPRequest.Method
     let pattern: [String]
-    let name: String
-    let access: Access
+    let rule: RouteRule
     /// Streaming routes (uploads, SSE, CSV) are not bounded by the request timeout.
     let timed: Bool
     let handler: @Sendable (APIServer, Call) async throws -> Response
+
+    var name: String { rule.path }
 
     func match(_ parts: [Substring]) -> [String: String]? {
         guard parts.count == pattern.count else { return nil }
@@ -103,7 +136,11 @@ public final class APIServer: Sendable {
     let files: PostgresFileStore
     let events: EventHub
     let metrics = RequestMetrics()
-    let limiter: RateLimiter
+    let limiter: RateLimiter<UUID>
+    /// Unauthenticated or unverified requests per client address, in front of authentication.
+    let anonLimiter: RateLimiter<String>
+    let failedAuth: FailedAuthAudit
+    let streams: StreamSlots
     let tokenCache: TokenCache
     let migrations: MigrationRunner?
     let logger: Logger
@@ -111,6 +148,7 @@ public final class APIServer: Sendable {
     let batchProcessor: BatchProcessor?
     let jobReader: PostgresBatchLoader<JobKey, JobSnapshot>
     let watchdog = RequestWatchdog()
+    let gauges: MetricsGauges
 
     /// - Parameter batchProcessor: runs one batch of jobs in-request for `POST /api/worker/process`.
     public init(
@@ -127,9 +165,13 @@ public final class APIServer: Sendable {
             listener: PostgresListener(conninfo: configuration.databaseURL, channels: ["quarry_events"], logger: logger),
             logger: logger)
         self.limiter = RateLimiter(perMinute: configuration.rateLimitPerMinute)
+        self.anonLimiter = RateLimiter(perMinute: configuration.anonRateLimitPerMinute)
+        self.failedAuth = FailedAuthAudit(pool: pool, logger: logger)
+        self.streams = StreamSlots(perToken: configuration.sseMaxStreamsPerToken)
         self.tokenCache = TokenCache(ttl: configuration.tokenCacheTTL)
         self.migrations = migrations
         self.logger = logger
+        self.gauges = MetricsGauges(pool: pool, interval: configuration.metricsRefresh, logger: logger)
         var table: [Route] = []
         Self.buildRoutes(into: &table)
         self.routes = table
@@ -146,7 +188,7 @@ public final class APIServer: Sendable {
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "quarry-api"),
             logger: logger)
         // Graceful shutdown runs in reverse: the server drains first, the watchdog still timing its requests out.
-        return [WatchdogService(watchdog: watchdog), events, app]
+        return [WatchdogService(watchdog: watchdog), failedAuth, gauges, events, app]
     }
 
     // MARK: Dispatch
@@ -164,6 +206,9 @@ public final class APIServer: Sendable {
             }
             routeName = route.name
             let principal = try await authenticate(route: route, request: request, context: context)
+            if route.rule.role == .admin, principal?.isAdmin != true {
+                throw APIError.forbidden("\(request.method.rawValue) \(route.name) needs an admin token")
+            }
             if let principal, let wait = limiter.take(principal.tokenID) { throw APIError.rateLimited(wait) }
             let call = Call(request: request, context: context, params: params, principal: principal)
             if route.timed {
@@ -215,42 +260,66 @@ public final class APIServer: Sendable {
         return String(header[i..<end])
     }
 
+    /// The principal for a route's rule (nil for open routes). Every request that is not answered from the
+    /// verified-token cache takes a token from its client address's bucket first (`API_ANON_RATE_LIMIT_PER_MIN`),
+    /// so refusals cost no database work once an address is over its budget; a successful check gives the token
+    /// back, and digests verified recently skip the bucket. Refusals are counted by ``FailedAuthAudit``.
     private func authenticate(route: Route, request: Request, context: APIRequestContext) async throws -> APIPrincipal? {
-        if route.access == .open { return nil }
         var token: String?
         if let header = request.headers[.authorization] {
             token = Self.bearerToken(in: header)
-        } else if route.access == .tokenOrQuery, let q = request.uri.queryParameters["access_token"] {
+        } else if route.rule.queryToken, let q = request.uri.queryParameters["access_token"] {
             token = String(q)
         }
-        guard let token else {
-            await audit(nil, action: "auth.failed", target: request.uri.path, details: ["reason": "missing"], remote: context.remoteAddress)
+        let address = context.remoteAddress
+        switch route.rule.role {
+        case .open: return nil
+        case .metrics:
+            guard let expected = config.metricsToken else { return nil }
+            try takeAnonymous(address)
+            if let token, APITokens.constantTimeEquals(APITokens.hash(token), APITokens.hash(expected)) {
+                anonLimiter.refund(address ?? "")
+                return nil
+            }
+            failedAuth.record(address: address, reason: token == nil ? "missing" : "unknown")
+            throw APIError.unauthorized("/metrics needs the METRICS_TOKEN bearer token")
+        case .member, .admin: break
+        }
+        guard let token, !token.isEmpty else {
+            try takeAnonymous(address)
+            failedAuth.record(address: address, reason: "missing")
             throw APIError.unauthorized("missing bearer token")
         }
         let digest = APITokens.hash(token)
         if let cached = tokenCache.lookup(digest) { return cached }
+        let charged = !tokenCache.isKnown(digest)
+        if charged { try takeAnonymous(address) }
         switch try await APITokens.authenticate(pool: pool, token: token) {
         case .success(let p):
+            if charged { anonLimiter.refund(address ?? "") }
             tokenCache.store(digest, p)
             return p
         case .failure(let why):
-            var tokenID: UUID?
-            let reason: String
+            tokenCache.forget(digest)
             switch why {
-            case .missing: reason = "missing"
-            case .malformed: reason = "malformed"
-            case .unknown: reason = "unknown"
+            case .missing: failedAuth.record(address: address, reason: "missing")
+            case .malformed: failedAuth.record(address: address, reason: "malformed")
+            case .unknown: failedAuth.record(address: address, reason: "unknown")
             case .revoked(let id):
-                reason = "revoked"
-                tokenID = id
+                failedAuth.record(address: address, reason: "revoked", revokedToken: id)
+                throw APIError.unauthorized("token revoked")
             }
-            try? await pool.query(
-                """
-                INSERT INTO quarry.audit_log (org_id, token_id, action, target_id, details, remote_addr)
-                VALUES ((SELECT org_id FROM quarry.api_tokens WHERE id = $1), $1, 'auth.failed', $2, $3::jsonb, $4)
-                """,
-                [tokenID, request.uri.path, JSONText(Envelope.encode(["reason": reason])), context.remoteAddress])
-            throw APIError.unauthorized(reason == "revoked" ? "token revoked" : "invalid bearer token")
+            throw APIError.unauthorized("invalid bearer token")
+        }
+    }
+
+    /// One token from the client address's bucket, or 429 (counted as a refusal, no database work).
+    private func takeAnonymous(_ address: String?) throws {
+        if let wait = anonLimiter.take(address ?? "") {
+            failedAuth.record(address: address, reason: "rate_limited")
+            throw APIError(
+                status: .tooManyRequests, code: "RATE_LIMITED", message: "too many unauthenticated requests from this address",
+                retryAfterSeconds: wait)
         }
     }
 

@@ -47,8 +47,14 @@ final class EventHub: Service, Sendable {
         finishAll()
     }
 
+    /// One subscriber: its stream, and its own continuation (for events meant for it alone, like heartbeats).
+    struct Subscription: Sendable {
+        let stream: AsyncStream<Event>
+        let continuation: AsyncStream<Event>.Continuation
+    }
+
     /// Subscribes to one job's events; the stream ends when the caller stops iterating.
-    func subscribe(_ job: UUID) -> AsyncStream<Event> {
+    func subscribe(_ job: UUID) -> Subscription {
         let (stream, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .bufferingNewest(64))
         let key = state.withLock { s -> UInt64 in
             s.next += 1
@@ -61,7 +67,7 @@ final class EventHub: Service, Sendable {
                 if s.subscribers[job]?.isEmpty == true { s.subscribers[job] = nil }
             }
         }
-        return stream
+        return Subscription(stream: stream, continuation: continuation)
     }
 
     var subscriberCount: Int { state.withLock { $0.subscribers.values.reduce(0) { $0 + $1.count } } }

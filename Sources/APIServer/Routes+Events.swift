@@ -11,8 +11,16 @@ extension APIServer {
     func jobEvents(_ c: Call) async throws -> Response {
         let id = try c.uuid("id")
         let org = c.who.orgID
+        // Keyed by the token's id: the header, another spelling of it and ?access_token= all count together.
+        guard let slot = streams.acquire(c.who.tokenID) else {
+            throw APIError(
+                status: .tooManyRequests, code: "RATE_LIMITED",
+                message: "this token already has \(streams.perToken) open event streams (API_SSE_MAX_STREAMS_PER_TOKEN)",
+                retryAfterSeconds: 5)
+        }
         // Subscribe before reading the current state so nothing between the two is missed.
-        let stream = events.subscribe(id)
+        let subscription = events.subscribe(id)
+        let stream = subscription.stream
         guard let first = try await jobRow(id, org: org) else { throw APIError.notFound("job not found") }
         await audit(c, action: "job.events", target: id.uuidString.lowercased())
         var headers = HTTPFields()
@@ -20,6 +28,7 @@ extension APIServer {
         headers[.cacheControl] = "no-cache"
         let heartbeat = config.sseHeartbeat
         let body = ResponseBody { [self] writer in
+            defer { withExtendedLifetime(slot) {} }  // the slot is held until the stream ends
             func send(_ event: String, _ json: String) async throws {
                 try await writer.write(ByteBuffer(string: "event: \(event)\ndata: \(json)\n\n"))
             }
@@ -28,10 +37,11 @@ extension APIServer {
                 try await writer.finish(nil)
                 return
             }
-            let ticker = Task {
+            // This stream's own heartbeat, into its own subscription only (not to every subscriber of the job).
+            let ticker = Task { [continuation = subscription.continuation] in
                 while !Task.isCancelled {
                     try await Task.sleep(for: heartbeat)
-                    events.poke(id)
+                    continuation.yield(.heartbeat)
                 }
             }
             defer { ticker.cancel() }
@@ -58,9 +68,4 @@ extension APIServer {
         }
         return Response(status: .ok, headers: headers, body: body)
     }
-}
-
-extension EventHub {
-    /// Wakes one job's subscribers with a heartbeat.
-    func poke(_ job: UUID) { deliver(job, .heartbeat) }
 }

@@ -78,6 +78,7 @@ extension APIServer {
         guard let uploadID = UUID(uuidString: raw) else { throw APIError.badRequest("'upload_id' is not a valid UUID") }
         let cfg = try Self.checkedConfig(body["config"])
         let priority = try JSONBody.int(body["priority"], field: "priority", range: -1000...1000) ?? 0
+        try checkPriorityCeiling(priority, c.who)
         guard try await files.info(uploadID: uploadID, org: c.who.orgID) != nil else {
             throw APIError.notFound("upload \(uploadID.uuidString.lowercased()) not found")
         }

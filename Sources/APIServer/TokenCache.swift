@@ -8,14 +8,24 @@ import Synchronization
 /// Only successful authentications are cached; unknown, malformed and revoked tokens always go to the database
 /// (and are audited). A revocation is therefore honoured within one TTL on every replica; `quarry token revoke`
 /// takes effect at once for tokens not seen in the last TTL. `last_used_at` is touched on cache misses only.
+///
+/// Separately, a digest verified in the last `knownFor` (10 minutes) is *known*: its next database check skips
+/// the per-address bucket for unauthenticated traffic, so a client sharing an address with a flood keeps
+/// working. Knowing a digest needs the token itself, so this cannot be forged; a failed check forgets it.
 final class TokenCache: Sendable {
-    private struct Entry { var principal: APIPrincipal; var expires: ContinuousClock.Instant }
+    private struct Entry {
+        var principal: APIPrincipal
+        var expires: ContinuousClock.Instant
+        var knownUntil: ContinuousClock.Instant
+    }
     private let ttl: Duration
+    private let knownFor: Duration
     private let capacity: Int
     private let entries = Mutex<[[UInt8]: Entry]>([:])
 
-    init(ttl: Duration, capacity: Int = 10_000) {
+    init(ttl: Duration, knownFor: Duration = .seconds(600), capacity: Int = 10_000) {
         self.ttl = ttl
+        self.knownFor = knownFor
         self.capacity = capacity
     }
 
@@ -25,25 +35,30 @@ final class TokenCache: Sendable {
         guard enabled else { return nil }
         let now = ContinuousClock.now
         return entries.withLock { e in
-            guard let hit = e[digest] else { return nil }
-            if hit.expires <= now {
-                e[digest] = nil
-                return nil
-            }
+            guard let hit = e[digest], hit.expires > now else { return nil }
             return hit.principal
         }
     }
 
+    /// Whether this digest was verified within `knownFor` (and has not failed since).
+    func isKnown(_ digest: [UInt8]) -> Bool {
+        let now = ContinuousClock.now
+        return entries.withLock { $0[digest].map { $0.knownUntil > now } ?? false }
+    }
+
+    func forget(_ digest: [UInt8]) {
+        _ = entries.withLock { $0.removeValue(forKey: digest) }
+    }
+
     func store(_ digest: [UInt8], _ principal: APIPrincipal) {
-        guard enabled else { return }
-        let expires = ContinuousClock.now + ttl
+        let now = ContinuousClock.now
+        let entry = Entry(principal: principal, expires: enabled ? now + ttl : now, knownUntil: now + knownFor)
         entries.withLock { e in
-            if e.count >= capacity {
-                let now = ContinuousClock.now
-                e = e.filter { $0.value.expires > now }
+            if e[digest] == nil, e.count >= capacity {
+                e = e.filter { $0.value.knownUntil > now }
                 if e.count >= capacity { e.removeAll(keepingCapacity: true) }
             }
-            e[digest] = Entry(principal: principal, expires: expires)
+            e[digest] = entry
         }
     }
 }

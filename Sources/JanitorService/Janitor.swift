@@ -51,7 +51,7 @@ public final class Janitor: Service, Sendable {
             retention: .init(
                 rawMetrics: configuration.metricsRawRetention, hourlyMetrics: configuration.metricsRetention,
                 jobs: configuration.jobRetention, healthChecks: configuration.healthHistoryRetention,
-                alertLog: configuration.alertLogRetention),
+                alertLog: configuration.alertLogRetention, auditLog: configuration.auditRetention),
             batchSize: configuration.batchSize, logger: logger)
         self.health = HealthRecorder(
             pool: pool, thresholds: configuration.thresholds, stalledAfter: configuration.stalledAfter, logger: logger)

@@ -50,6 +50,8 @@ public struct JanitorConfiguration: Sendable {
     public var healthHistoryRetention: Duration
     /// Alert log kept (`ALERT_LOG_RETENTION_DAYS`, default 90).
     public var alertLogRetention: Duration
+    /// Audit log kept (`AUDIT_RETENTION_DAYS`, default 90).
+    public var auditRetention: Duration
     /// Rows deleted per statement by the cleanup tasks (`JANITOR_BATCH_SIZE`, default 1000).
     public var batchSize: Int
 
@@ -78,6 +80,7 @@ public struct JanitorConfiguration: Sendable {
         self.jobRetention = .days(30)
         self.healthHistoryRetention = .days(7)
         self.alertLogRetention = .days(90)
+        self.auditRetention = .days(90)
         self.batchSize = 1000
         self.healthCheckInterval = .milliseconds(30_000)
         self.thresholds = HealthThresholds()
@@ -120,6 +123,7 @@ public struct JanitorConfiguration: Sendable {
         c.jobRetention = try days("JOB_RETENTION_DAYS") ?? c.jobRetention
         c.healthHistoryRetention = try days("HEALTH_HISTORY_RETENTION_DAYS") ?? c.healthHistoryRetention
         c.alertLogRetention = try days("ALERT_LOG_RETENTION_DAYS") ?? c.alertLogRetention
+        c.auditRetention = try days("AUDIT_RETENTION_DAYS") ?? c.auditRetention
         c.batchSize = max(1, try int("JANITOR_BATCH_SIZE") ?? c.batchSize)
         c.healthCheckInterval = try ms("EXTRACTION_HEALTH_CHECK_INTERVAL_MS") ?? c.healthCheckInterval
 

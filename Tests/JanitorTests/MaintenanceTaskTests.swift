@@ -148,6 +148,31 @@ struct MaintenanceTaskTests {
         #expect(check.first?.int("n") == 0)
     }
 
+    @Test func auditLogPastRetentionIsPruned() async throws {
+        let marker = "audit-prune-\(UUID().uuidString.prefix(8))"
+        try await pool.query(
+            """
+            INSERT INTO quarry.audit_log (at, action, target_id) VALUES
+              (now() - interval '91 days', 'test.old', $1), (now() - interval '89 days', 'test.kept', $1), (now(), 'test.new', $1)
+            """, [marker])
+        let outcome = try await MetricsArchive(
+            pool: pool,
+            retention: .init(
+                rawMetrics: .seconds(7 * 86_400), hourlyMetrics: .seconds(90 * 86_400), jobs: .seconds(30 * 86_400),
+                healthChecks: .seconds(7 * 86_400), alertLog: .seconds(90 * 86_400), auditLog: .seconds(90 * 86_400)),
+            batchSize: 1, logger: logger
+        ).run()
+        #expect(outcome.auditLogDeleted >= 1)
+        let left = try await pool.query("SELECT action FROM quarry.audit_log WHERE target_id = $1 ORDER BY action", [marker]).compactMap {
+            $0.string("action")
+        }
+        #expect(left == ["test.kept", "test.new"])
+        // The janitor's configuration reads AUDIT_RETENTION_DAYS (default 90).
+        let c = try JanitorConfiguration.fromEnvironment(["DATABASE_URL": "postgres://x", "AUDIT_RETENTION_DAYS": "30"])
+        #expect(c.auditRetention == .seconds(30 * 86_400))
+        #expect(JanitorConfiguration(databaseURL: "postgres://x").auditRetention == .seconds(90 * 86_400))
+    }
+
     @Test func stalledJobsAreRequeuedAndSilentWorkersMarkedStopped() async throws {
         let store = JobStore(pool: pool)
         let kind = TestDatabase.uniqueKind("stall")

@@ -3,7 +3,7 @@ public import Logging
 public import Postgres
 
 /// Rolls old raw `job_metrics` into `job_metrics_hourly`, and prunes old aggregates, finished jobs,
-/// health-check history and the alert log, each in bounded batches.
+/// health-check history, the alert log and the audit log, each in bounded batches.
 public struct MetricsArchive: Sendable {
     /// How long each kind of row is kept.
     public struct Retention: Sendable, Hashable {
@@ -17,8 +17,14 @@ public struct MetricsArchive: Sendable {
         public var healthChecks: Duration
         /// `alert_log` rows.
         public var alertLog: Duration
+        /// `audit_log` rows (`AUDIT_RETENTION_DAYS`).
+        public var auditLog: Duration
 
-        public init(rawMetrics: Duration, hourlyMetrics: Duration, jobs: Duration, healthChecks: Duration, alertLog: Duration) {
+        public init(
+            rawMetrics: Duration, hourlyMetrics: Duration, jobs: Duration, healthChecks: Duration, alertLog: Duration,
+            auditLog: Duration = .seconds(90 * 86_400)
+        ) {
+            self.auditLog = auditLog
             self.rawMetrics = rawMetrics
             self.hourlyMetrics = hourlyMetrics
             self.jobs = jobs
@@ -33,6 +39,7 @@ public struct MetricsArchive: Sendable {
         public var jobsDeleted = 0
         public var healthChecksDeleted = 0
         public var alertLogDeleted = 0
+        public var auditLogDeleted = 0
     }
 
     let pool: PostgresPool
@@ -79,12 +86,16 @@ public struct MetricsArchive: Sendable {
         o.alertLogDeleted = try await deleteInBatches(
             "DELETE FROM quarry.alert_log WHERE id IN (SELECT id FROM quarry.alert_log WHERE sent_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
             retention.alertLog)
+        o.auditLogDeleted = try await deleteInBatches(
+            "DELETE FROM quarry.audit_log WHERE id IN (SELECT id FROM quarry.audit_log WHERE at < now() - make_interval(secs => $1) ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            retention.auditLog)
         if o != Outcome() {
             logger.info(
                 "archive:done",
                 metadata: [
                     "rolled_up": "\(o.rolledUp)", "aggregates_deleted": "\(o.aggregatesDeleted)", "jobs_deleted": "\(o.jobsDeleted)",
                     "health_checks_deleted": "\(o.healthChecksDeleted)", "alert_log_deleted": "\(o.alertLogDeleted)",
+                    "audit_log_deleted": "\(o.auditLogDeleted)",
                 ])
         }
         return o
