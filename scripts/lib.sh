@@ -97,7 +97,7 @@ build_release() {
 # --- Containers (scripts/image, scripts/kube-smoke) ------------------------------------------------
 # Debian's podman/buildah with runc; installed on first use, not by ensure_packages (scripts/run
 # and the tests do not need them).
-CONTAINER_APT_PACKAGES=(podman buildah runc debootstrap slirp4netns uidmap)
+CONTAINER_APT_PACKAGES=(podman buildah runc debootstrap slirp4netns)
 
 ensure_container_tools() {
     [ "$(id -u)" = 0 ] || { log "building and playing images needs root (podman, debootstrap): run with sudo"; exit 1; }
