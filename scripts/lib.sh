@@ -88,7 +88,15 @@ pg_stop() {
     "${as[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# QUARRY_PREBUILT_BIN=DIR: use the executables in DIR instead (scripts/test hands its own build to
+# the private-clone smoke run rather than compiling everything a second time).
 build_release() {
+    if [ -n "${QUARRY_PREBUILT_BIN:-}" ]; then
+        [ -x "$QUARRY_PREBUILT_BIN/api" ] || { log "QUARRY_PREBUILT_BIN=$QUARRY_PREBUILT_BIN has no api executable"; exit 1; }
+        log "using the executables in $QUARRY_PREBUILT_BIN (QUARRY_PREBUILT_BIN)"
+        export QUARRY_BIN="$QUARRY_PREBUILT_BIN"
+        return
+    fi
     log "building (release)…"
     (cd "$QUARRY_ROOT" && swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' | tail -5)
     export QUARRY_BIN="$(cd "$QUARRY_ROOT" && swift build -c release --show-bin-path)"
