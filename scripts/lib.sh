@@ -36,6 +36,19 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 PY
 }
 
+# pg_data_dir: where scripts/run keeps its cluster (QUARRY_PGDATA_DIR overrides). $QUARRY_ROOT/.pgdata
+# when the server can reach it. As root the server runs as `postgres`, which cannot enter a clone
+# below a private directory (e.g. /root, mode 700; initdb: "could not access directory"): then
+# /var/tmp/quarry-<first 12 hex of sha256(repo path)>/pgdata, one cluster per clone, kept like .pgdata.
+pg_data_dir() {
+    if [ -n "${QUARRY_PGDATA_DIR:-}" ]; then echo "$QUARRY_PGDATA_DIR"; return; fi
+    if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$QUARRY_ROOT" 2>/dev/null; then
+        echo "$QUARRY_ROOT/.pgdata"
+        return
+    fi
+    echo "/var/tmp/quarry-$(printf '%s' "$QUARRY_ROOT" | sha256sum | cut -c1-12)/pgdata"
+}
+
 # pg_start DATADIR PORT: initdb (if needed) and start a cluster; exports DATABASE_URL and PG_* helpers.
 pg_start() {
     local data="$1" port="$2" bin; bin="$(pg_bindir)"
@@ -75,8 +88,73 @@ pg_stop() {
     "${as[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# QUARRY_PREBUILT_BIN=DIR: use the executables in DIR instead (scripts/test hands its own build to
+# the private-clone smoke run rather than compiling everything a second time).
 build_release() {
+    if [ -n "${QUARRY_PREBUILT_BIN:-}" ]; then
+        [ -x "$QUARRY_PREBUILT_BIN/api" ] || { log "QUARRY_PREBUILT_BIN=$QUARRY_PREBUILT_BIN has no api executable"; exit 1; }
+        log "using the executables in $QUARRY_PREBUILT_BIN (QUARRY_PREBUILT_BIN)"
+        export QUARRY_BIN="$QUARRY_PREBUILT_BIN"
+        return
+    fi
     log "building (release)…"
     (cd "$QUARRY_ROOT" && swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' | tail -5)
     export QUARRY_BIN="$(cd "$QUARRY_ROOT" && swift build -c release --show-bin-path)"
+}
+
+# --- Containers (scripts/image, scripts/kube-smoke) ------------------------------------------------
+# Debian's podman/buildah with runc; installed on first use, not by ensure_packages (scripts/run
+# and the tests do not need them).
+CONTAINER_APT_PACKAGES=(podman buildah runc debootstrap slirp4netns)
+
+ensure_container_tools() {
+    [ "$(id -u)" = 0 ] || { log "building and playing images needs root (podman, debootstrap): run with sudo"; exit 1; }
+    local missing=()
+    for p in "${CONTAINER_APT_PACKAGES[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        log "installing: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # runc, no rlimits above the hard limits, cgroupfs: see deploy/podman/containers.conf.
+    export CONTAINERS_CONF="${CONTAINERS_CONF:-$QUARRY_ROOT/deploy/podman/containers.conf}"
+}
+
+# Image names (all local: localhost/ is never pulled).
+QUARRY_IMAGE="${QUARRY_IMAGE:-localhost/quarry:latest}"
+QUARRY_BASE_IMAGE="${QUARRY_BASE_IMAGE:-localhost/quarry-base:bookworm}"
+
+# kubectl with an embedded kustomize >= v5 (components, labels[].includeTemplates): the machine's, or
+# Debian's kubernetes-client when there is none (bookworm's is 1.20, too old: then say so and fail).
+ensure_kubectl() {
+    if ! command -v kubectl >/dev/null 2>&1; then
+        if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+            log "kubectl not found; installing Debian's kubernetes-client"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null ||
+                { log "apt-get install kubernetes-client failed; install kubectl >= 1.27"; return 1; }
+        else
+            log "kubectl not found; install kubectl >= 1.27"
+            return 1
+        fi
+    fi
+    KUSTOMIZE_VERSION="$(kubectl version --client -o json 2>/dev/null |
+        sed -n 's/.*"kustomizeVersion": *"v\{0,1\}\([0-9][0-9.]*\).*/\1/p' | head -n1)"
+    if [ -z "$KUSTOMIZE_VERSION" ] || [ "${KUSTOMIZE_VERSION%%.*}" -lt 5 ]; then
+        log "kubectl at $(command -v kubectl) embeds kustomize '${KUSTOMIZE_VERSION:-unknown (too old)}'; need kustomize >= v5" \
+            "(kubectl >= 1.27). Debian bookworm's kubernetes-client (1.20) is too old: install a current kubectl."
+        return 1
+    fi
+    export KUSTOMIZE_VERSION
+}
+
+# A python3 that imports yaml: the system's, else a throwaway virtualenv with PyYAML (reused).
+yaml_python() {
+    if python3 -c 'import yaml' 2>/dev/null; then command -v python3; return; fi
+    local venv="${TMPDIR:-/tmp}/quarry-venv-yaml"
+    [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import yaml' 2>/dev/null ||
+        { python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q --disable-pip-version-check pyyaml >&2; }
+    echo "$venv/bin/python"
 }
