@@ -45,7 +45,8 @@ struct JanitorProcessTests {
         let elapsed = ContinuousClock.now - killedAt
         #expect(tookOver, "killed: \(leaderProcess.log.suffix(2500))\nstandby: \(standby.log.suffix(2500))")
         #expect(elapsed < .seconds(2), "failover took \(elapsed); JANITOR_FAILOVER_S=2")
-        #expect(standby.log.contains("leader:acquired"))
+        // The log line follows the leader record; the pipe may deliver it a moment later.
+        #expect(try await eventually(timeout: .seconds(5)) { standby.log.contains("leader:acquired") })
         // The new leader heartbeats its record.
         let beat1 = try await db.pool.query("SELECT heartbeat_at FROM quarry.janitor_leader").first?.string("heartbeat_at")
         #expect(
