@@ -4,6 +4,9 @@
 -- its own transaction and, last, calls quarry.complete_in_tx with its lease token. That statement locks
 -- the job row and checks (id, lease, 'processing'); when the lease is gone it raises SQLSTATE QL001 and
 -- the caller's whole transaction rolls back, so a worker that lost its job changes nothing.
+--
+-- The claim's 'processing' event is in 0007 (which redefines the claim), the per-lease heartbeat and the
+-- stalled recovery's 'queued' event in 0009 (which redefines both): each function is written once.
 
 -- Complete one job inside the caller's transaction, fenced by its lease. Raises QL001 when the lease
 -- is no longer held (requeued by the janitor, cancelled, completed by someone else).
@@ -24,52 +27,7 @@ BEGIN
     END IF;
 END $$;
 
--- Claim: unchanged, plus one 'processing' event per 150 claimed jobs so live views see the transition.
-CREATE OR REPLACE FUNCTION quarry.claim(p_worker text, p_kinds text[], p_limit integer)
-RETURNS TABLE (id uuid, org_id uuid, kind text, payload jsonb, upload_id uuid, priority integer,
-               attempt integer, max_attempts integer, lease_token uuid, created_at timestamptz)
-LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off AS $$
-DECLARE v_token uuid := gen_random_uuid();
-BEGIN
-    RETURN QUERY
-    WITH picked AS MATERIALIZED (
-        SELECT j.id FROM quarry.jobs j
-        WHERE j.status = 'queued' AND j.run_at <= now() AND j.kind = ANY(p_kinds)
-        ORDER BY j.priority DESC, j.run_at, j.id
-        LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
-    ), claimed AS (
-        UPDATE quarry.jobs j
-        SET status = 'processing', worker_id = p_worker, lease_token = v_token, attempt = j.attempt + 1,
-            heartbeat_at = now(), started_at = now(), updated_at = now()
-        FROM picked WHERE j.id = picked.id
-        RETURNING j.id, j.org_id, j.kind, j.payload, j.upload_id, j.priority, j.attempt, j.max_attempts,
-                  j.lease_token, j.created_at
-    ), notified AS (
-        SELECT pg_notify('quarry_events', string_agg(g.id::text || ':processing', ','))
-        FROM (SELECT c.id, (row_number() OVER ()) / 150 AS grp FROM claimed c) g GROUP BY g.grp
-    )
-    SELECT c.* FROM claimed c WHERE (SELECT count(*) FROM notified) >= 0;
-END $$;
-
--- Heartbeat answers per (id, lease): a worker may hold two runs of one job (a stale one it has not yet
--- stopped, and a fresh claim), and only the stale one is 'lost'. A lock wait never blocks it for long.
-DROP FUNCTION quarry.heartbeat(text, uuid[], uuid[]);
-CREATE FUNCTION quarry.heartbeat(p_worker text, p_ids uuid[], p_tokens uuid[])
-RETURNS TABLE (id uuid, lease_token uuid, state text) LANGUAGE plpgsql SET lock_timeout = '5s' AS $$
-BEGIN
-    UPDATE quarry.workers w SET last_seen = now() WHERE w.id = p_worker;
-    RETURN QUERY
-    WITH held AS (SELECT * FROM unnest(p_ids, p_tokens) AS h(id, token)),
-    touched AS (
-        UPDATE quarry.jobs j SET heartbeat_at = now()
-        FROM held WHERE j.id = held.id AND j.lease_token = held.token AND j.status = 'processing'
-        RETURNING j.id, j.lease_token, j.cancel_requested
-    )
-    SELECT held.id, held.token, CASE WHEN t.id IS NULL THEN 'lost' WHEN t.cancel_requested THEN 'cancel' ELSE 'ok' END
-    FROM held LEFT JOIN touched t ON t.id = held.id AND t.lease_token = held.token;
-END $$;
-
+-- A lock wait never blocks a progress write (it doubles as a heartbeat) for long.
 ALTER FUNCTION quarry.progress(uuid, uuid, jsonb) SET lock_timeout = '5s';
 
 -- A failed attempt. Cancel wins over a retry: a job whose cancel was requested ends 'cancelled' whatever
@@ -123,46 +81,6 @@ BEGIN
         PERFORM pg_notify('quarry_events', v_ids);
     END IF;
     RETURN n;
-END $$;
-
--- Stalled recovery: unchanged, plus a 'queued' event per requeued job.
-CREATE OR REPLACE FUNCTION quarry.recover_stalled(p_stalled_after_ms integer)
-RETURNS TABLE (id uuid, org_id uuid, worker_id text, outcome text) LANGUAGE plpgsql AS $$
-DECLARE j record;
-BEGIN
-    FOR j IN
-        SELECT s.id, s.org_id, s.worker_id, s.attempt, s.max_attempts, s.cancel_requested, s.kind FROM quarry.jobs s
-        WHERE s.status = 'processing' AND s.heartbeat_at < now() - make_interval(secs => p_stalled_after_ms / 1000.0)
-        ORDER BY s.heartbeat_at
-        FOR UPDATE SKIP LOCKED
-    LOOP
-        IF j.cancel_requested THEN
-            UPDATE quarry.jobs u SET status = 'cancelled', completed_at = now(), updated_at = now(), worker_id = NULL,
-                lease_token = NULL,
-                error = jsonb_build_object('code', 'CANCELLED', 'message', 'cancelled; its worker stopped', 'retryable', false)
-            WHERE u.id = j.id;
-            INSERT INTO quarry.job_metrics (job_id, org_id, kind, status, duration_ms, error_code)
-            VALUES (j.id, j.org_id, j.kind, 'cancelled', 0, 'CANCELLED');
-            PERFORM pg_notify('quarry_events', j.id::text || ':cancelled');
-            RETURN QUERY SELECT j.id, j.org_id, j.worker_id, 'cancelled'::text;
-        ELSIF j.attempt >= j.max_attempts THEN
-            PERFORM quarry.dead_letter(j.id, 'STALLED',
-                format('worker %s stopped heartbeating; attempts exhausted', j.worker_id),
-                jsonb_build_object('worker_id', j.worker_id));
-            RETURN QUERY SELECT j.id, j.org_id, j.worker_id, 'dead_lettered'::text;
-        ELSE
-            UPDATE quarry.jobs u SET status = 'queued', worker_id = NULL, lease_token = NULL, heartbeat_at = NULL,
-                run_at = now(), updated_at = now(),
-                error = jsonb_build_object('code', 'STALLED', 'message',
-                        format('worker %s stopped heartbeating', j.worker_id), 'retryable', true, 'attempt', j.attempt)
-            WHERE u.id = j.id;
-            INSERT INTO quarry.job_metrics (job_id, org_id, kind, status, duration_ms, error_code)
-            VALUES (j.id, j.org_id, j.kind, 'failed', 0, 'STALLED');
-            PERFORM pg_notify('quarry_events', j.id::text || ':queued');
-            RETURN QUERY SELECT j.id, j.org_id, j.worker_id, 'requeued'::text;
-        END IF;
-    END LOOP;
-    IF FOUND THEN PERFORM pg_notify('quarry_jobs', 'recovered'); END IF;
 END $$;
 
 -- Results written before this migration were not fenced: drop those whose job did not complete, so the

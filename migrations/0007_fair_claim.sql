@@ -26,7 +26,7 @@ CREATE FUNCTION quarry.claim(p_worker text, p_kinds text[], p_limit integer, p_f
 RETURNS TABLE (id uuid, org_id uuid, kind text, payload jsonb, upload_id uuid, priority integer,
                attempt integer, max_attempts integer, lease_token uuid, created_at timestamptz)
 LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off AS $$
-DECLARE v_token uuid := gen_random_uuid(); v_first uuid; v_many boolean;
+DECLARE v_token uuid := gen_random_uuid(); v_first uuid; v_many boolean; v_ids uuid[];
 BEGIN
     -- One org with queued jobs: round-robin has nothing to share, so the global order is the fair one.
     -- The org of the next job in global order, then whether any other org has queued jobs: both probes read
@@ -39,30 +39,19 @@ BEGIN
         v_many := EXISTS (SELECT 1 FROM quarry.jobs q WHERE q.status = 'queued' AND q.org_id < v_first)
                OR EXISTS (SELECT 1 FROM quarry.jobs q WHERE q.status = 'queued' AND q.org_id > v_first);
     END IF;
-    IF (NOT p_fair AND p_org_max_running IS NULL) OR (p_fair AND p_org_max_running IS NULL AND NOT coalesce(v_many, false)) THEN
-        RETURN QUERY
-        WITH picked AS MATERIALIZED (
+    IF p_org_max_running IS NULL AND (NOT p_fair OR NOT v_many) THEN
+        -- Global order: one scan of jobs_claim_idx.
+        SELECT array_agg(p.id) INTO v_ids FROM (
             SELECT j.id FROM quarry.jobs j
             WHERE j.status = 'queued' AND j.run_at <= now() AND j.kind = ANY(p_kinds)
             ORDER BY j.priority DESC, j.run_at, j.id
             LIMIT p_limit
             FOR UPDATE SKIP LOCKED
-        ), claimed AS (
-            UPDATE quarry.jobs j
-            SET status = 'processing', worker_id = p_worker, lease_token = v_token, attempt = j.attempt + 1,
-                heartbeat_at = now(), started_at = now(), updated_at = now()
-            FROM picked WHERE j.id = picked.id
-            RETURNING j.id, j.org_id, j.kind, j.payload, j.upload_id, j.priority, j.attempt, j.max_attempts,
-                      j.lease_token, j.created_at
-        ), notified AS (
-            SELECT pg_notify('quarry_events', string_agg(g.id::text || ':processing', ','))
-            FROM (SELECT c.id, (row_number() OVER ()) / 150 AS grp FROM claimed c) g GROUP BY g.grp
-        )
-        SELECT c.* FROM claimed c WHERE (SELECT count(*) FROM notified) >= 0;
-        RETURN;
-    END IF;
+        ) p;
+    ELSE
+        -- Round-robin across orgs (invariants above).
+        SELECT array_agg(p.id) INTO v_ids FROM (
 
-    RETURN QUERY
     WITH RECURSIVE orgs(org_id) AS (
         (SELECT q.org_id FROM quarry.jobs q WHERE q.status = 'queued' ORDER BY q.org_id LIMIT 1)
         UNION ALL
@@ -102,11 +91,18 @@ BEGIN
             SELECT j.id FROM quarry.jobs j WHERE j.id = r.id AND j.status = 'queued' FOR UPDATE SKIP LOCKED
         ) l
         LIMIT p_limit
-    ), claimed AS (
+    )
+    SELECT picked.id FROM picked
+        ) p;
+    END IF;
+
+    -- Claim what was picked (the rows are locked by this transaction): one statement for both paths.
+    RETURN QUERY
+    WITH claimed AS (
         UPDATE quarry.jobs j
         SET status = 'processing', worker_id = p_worker, lease_token = v_token, attempt = j.attempt + 1,
             heartbeat_at = now(), started_at = now(), updated_at = now()
-        FROM picked WHERE j.id = picked.id
+        WHERE j.id = ANY(v_ids)
         RETURNING j.id, j.org_id, j.kind, j.payload, j.upload_id, j.priority, j.attempt, j.max_attempts,
                   j.lease_token, j.created_at
     ), notified AS (

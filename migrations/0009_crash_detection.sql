@@ -8,7 +8,10 @@
 -- until their worker attaches again (its next heartbeat), so a restart falls back to the stall threshold.
 ALTER TABLE quarry.workers ADD COLUMN session_pid integer, ADD COLUMN session_started timestamptz;
 
-CREATE OR REPLACE FUNCTION quarry.heartbeat(p_worker text, p_ids uuid[], p_tokens uuid[])
+-- Heartbeat answers per (id, lease): a worker may hold two runs of one job (a stale one it has not yet
+-- stopped, and a fresh claim), and only the stale one is 'lost'. A lock wait never blocks it for long.
+DROP FUNCTION quarry.heartbeat(text, uuid[], uuid[]);
+CREATE FUNCTION quarry.heartbeat(p_worker text, p_ids uuid[], p_tokens uuid[])
 RETURNS TABLE (id uuid, lease_token uuid, state text) LANGUAGE plpgsql SET lock_timeout = '5s' AS $$
 BEGIN
     UPDATE quarry.workers w SET last_seen = now(), stopped_at = NULL, session_pid = pg_backend_pid(),
