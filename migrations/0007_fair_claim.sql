@@ -109,5 +109,8 @@ BEGIN
         SELECT pg_notify('quarry_events', string_agg(g.id::text || ':processing', ','))
         FROM (SELECT c.id, (row_number() OVER ()) / 150 AS grp FROM claimed c) g GROUP BY g.grp
     )
-    SELECT c.* FROM claimed c WHERE (SELECT count(*) FROM notified) >= 0;
+    -- Returned in claim order (priority, then round-robin rank or age), as the picking made them.
+    SELECT c.* FROM claimed c JOIN unnest(v_ids) WITH ORDINALITY AS o(id, n) ON o.id = c.id
+    WHERE (SELECT count(*) FROM notified) >= 0
+    ORDER BY o.n;
 END $$;
