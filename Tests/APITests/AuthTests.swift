@@ -76,7 +76,9 @@ struct AuthTests {
         let base = try await APIHarness.shared.base()
         let p = try ChildProcess("quarry", arguments: ["token", "create", "--org", "cli-\(UUID().uuidString.prefix(6))", "--admin"])
         #expect(await p.waitForExit(timeout: .seconds(30)) == 0)
-        let token = p.log.split(separator: "\n").last.map(String.init) ?? ""
+        // The last non-blank line (the pipe may deliver a trailing blank chunk after it).
+        let token =
+            p.log.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.last { !$0.isEmpty } ?? ""
         #expect(APITokens.isWellFormed(token), "\(p.log)")
         let r = try await HTTP.request("GET", base + "/api/extraction/monitor?view=queue", token: token)
         #expect(r.status == 200, "\(r)")
