@@ -20,6 +20,10 @@ public protocol TabularReader: Sendable {
         progress: (_ bytesRead: Int64) -> Void,
         onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
     ) throws
+
+    /// Describes the file (encoding, dialect, sheets) from a sample, without reading all of it; see
+    /// ``TabularSourceInfo``. The default implementation reports nothing.
+    func inspect(limits: ExtractionLimits) throws -> TabularSourceInfo
 }
 
 /// Which worksheet of a workbook to read.
