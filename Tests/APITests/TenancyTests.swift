@@ -63,6 +63,36 @@ struct TenancyTests {
         #expect(seen, "per-org queue depth missing")
         try await APIHarness.shared.pool.query("DELETE FROM quarry.jobs WHERE org_id = $1", [org.id])
     }
+
+    /// `METRICS_TOKEN` set: `/metrics` answers that bearer token only — not an API token (admin included), not the
+    /// query parameter, not the token with its case changed — with the JSON error envelope; unset, it is open.
+    @Test func metricsTokenGuardsMetricsWhenSet() async throws {
+        _ = try await APIHarness.shared.base()
+        let secret = "metrics-\(UUID().uuidString)"
+        let (p, base) = try await APIHarness.start(environment: ["METRICS_TOKEN": secret])
+        defer { p.signal(SIGTERM) }
+        let admin = try await APIHarness.shared.org(admin: true).token
+        let refusedHeaders: [[String: String]] = [
+            [:],
+            ["Authorization": "Bearer \(admin)"],
+            ["Authorization": "Bearer \(secret.uppercased())"],
+            ["Authorization": "Bearer \(secret)x"],
+            ["Authorization": "Basic \(secret)"],
+        ]
+        for headers in refusedHeaders {
+            let r = try await HTTP.request("GET", base + "/metrics", headers: headers)
+            #expect(r.status == 401, "\(headers): \(r.status)")
+            #expect(r.errorCode == "UNAUTHORIZED", "\(headers): \(r.text.prefix(200))")
+        }
+        let viaQuery = try await HTTP.request("GET", base + "/metrics?access_token=\(secret)")
+        #expect(viaQuery.status == 401)
+        let ok = try await HTTP.request("GET", base + "/metrics", headers: ["Authorization": "Bearer \(secret)"])
+        #expect(ok.status == 200)
+        #expect(ok.text.contains("quarry_api_up"))
+        // The shared harness api runs without METRICS_TOKEN: open, as for an in-cluster Prometheus.
+        let open = try await HTTP.request("GET", try await APIHarness.shared.base() + "/metrics")
+        #expect(open.status == 200)
+    }
 }
 
 /// Cheap refusals: a flood of unauthenticated requests costs neither an audit row each nor the latency of
@@ -109,7 +139,10 @@ struct FloodTests {
         ]
         let floodStart = ContinuousClock.now
         async let flood = withThrowingTaskGroup(of: [CurlBatch.Sample].self) { g in
-            for s in shapes { g.addTask { try await CurlBatch.run(urls: s.urls, header: s.header, parallel: 4) } }
+            // The attacker's CPU is not the api's: on this 2-core machine the flooding curl processes run at
+            // nice 19, so the authenticated figures show what the flood costs the api (as with the attacker on
+            // another host), not how the scheduler splits two cores between the api and 16 busy clients.
+            for s in shapes { g.addTask { try await CurlBatch.run(urls: s.urls, header: s.header, parallel: 4, niceness: 19) } }
             var all: [CurlBatch.Sample] = []
             for try await r in g { all += r }
             return all

@@ -8,7 +8,8 @@ enum CurlBatch {
         var seconds: Double
     }
 
-    static func run(urls: [String], header: String? = nil, parallel: Int = 0) async throws -> [Sample] {
+    /// `niceness` > 0 runs the curl process under `nice` (see `HTTP.run`).
+    static func run(urls: [String], header: String? = nil, parallel: Int = 0, niceness: Int = 0) async throws -> [Sample] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qbatch-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -19,7 +20,7 @@ enum CurlBatch {
         var args = ["-s", "-K", file.path, "-w", "%{http_code} %{time_total}\\n", "--max-time", "30"]
         if let header { args += ["-H", header] }
         if parallel > 0 { args += ["--parallel", "--parallel-max", String(parallel)] }
-        let out = try await HTTP.run(args)
+        let out = try await HTTP.run(args, niceness: niceness)
         return out.split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ")
             guard f.count == 2, let s = Int(f[0]), let t = Double(f[1]) else { return nil }

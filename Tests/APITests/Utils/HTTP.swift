@@ -50,10 +50,17 @@ enum HTTP {
 
     static func json(_ object: Any) -> Data { try! JSONSerialization.data(withJSONObject: object) }
 
-    static func run(_ args: [String]) async throws -> String {
+    /// Runs curl with `args`; `niceness` > 0 runs it under `nice -n <niceness>` (a load generator that must not
+    /// take the CPU from the server it measures).
+    static func run(_ args: [String], niceness: Int = 0) async throws -> String {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = args
+        if niceness > 0 {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
+            p.arguments = ["-n", String(niceness), "/usr/bin/curl"] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            p.arguments = args
+        }
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
