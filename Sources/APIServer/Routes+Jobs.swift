@@ -208,6 +208,15 @@ extension APIServer {
         guard case .object(var payload) = old else { throw APIError.conflict("job payload is not an object") }
         if let validated { payload["config"] = validated }
         if payload["config"] == nil { payload["config"] = .object([:]) }
+        if validated == nil, (r.string("kind") ?? "extract") == "extract" {
+            // The stored config was checked by the rules of its day; a retry runs under today's, so it is checked
+            // again here rather than dead-lettered by the worker.
+            do { _ = try Self.checkedConfig(payload["config"]) } catch let error as APIError {
+                throw APIError.invalidConfig(
+                    "the job's stored config is not valid any more (\(error.message)); retry with a new \"config\"",
+                    details: error.details)
+            }
+        }
         let uploadID = r.uuid("upload_id") ?? payload["upload_id"].flatMap { if case .string(let s) = $0 { UUID(uuidString: s) } else { nil } }
         if let uploadID { payload["upload_id"] = .string(uploadID.uuidString.lowercased()) }
         payload["retry_of"] = .string(id.uuidString.lowercased())

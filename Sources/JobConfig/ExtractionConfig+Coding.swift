@@ -31,6 +31,15 @@ extension ExtractionConfig {
                         .invalidConfig, "column_mapping: column index for '\(field)' must be ≥ 0",
                         details: ["field": field])
                 }
+                // Aliases (`ean`, `gtin` for `barcode`) must not race a dictionary's order: two names for one
+                // field is a contradiction, refused whichever the decoder met first.
+                if normalized[canonical.rawValue] != nil {
+                    let names = mapping.keys.filter { CanonicalField(configName: $0) == canonical }.sorted()
+                    throw JobError(
+                        .invalidConfig,
+                        "column_mapping: \(names.joined(separator: " and ")) all name the field '\(canonical.rawValue)'; give one",
+                        details: ["field": names.last ?? field])
+                }
                 normalized[canonical.rawValue] = ref
             }
             columnMapping = normalized

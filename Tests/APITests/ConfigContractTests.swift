@@ -124,6 +124,29 @@ struct ConfigContractTests {
             "POST", base + "/api/extraction/jobs/\(id)/retry", token: org.token, body: HTTP.json(["config": ["column_mapping": ["sku": 0]]]))
         #expect(good.status == 201, "\(good)")
     }
+
+    /// A job stored under older rules (here: `ean` and `barcode` both mapped, once resolved by dictionary order)
+    /// and retried without a new config: 400 `INVALID_CONFIG` naming the field, not a job the worker dead-letters.
+    @Test func retryOfAStoredConfigThatTodaysRulesRefuseIsInvalidConfig() async throws {
+        let base = try await APIHarness.shared.base()
+        let org = try await APIHarness.shared.org()
+        let upload = try await uploadCSV(base, org)
+        let created = try await createJob(base, org, upload: upload, config: ["supplier_id": "s1"])
+        let id = try #require(created.data["job_id"] as? String, "\(created)")
+        _ = try await HTTP.request("DELETE", base + "/api/extraction/jobs/\(id)", token: org.token)
+        try await APIHarness.shared.pool.query(
+            "UPDATE quarry.jobs SET payload = jsonb_set(payload, '{config}', '{\"column_mapping\": {\"ean\": 0, \"barcode\": 1}}') WHERE id = $1::uuid",
+            [id])
+        let stale = try await HTTP.request("POST", base + "/api/jobs/\(id)/retry", token: org.token, body: HTTP.json([String: Any]()))
+        #expect(stale.status == 400, "\(stale)")
+        #expect(stale.errorCode == "INVALID_CONFIG")
+        #expect(stale.errorMessage?.contains("stored config") == true, "\(stale)")
+        #expect(stale.errorDetails["field"] as? String == "ean", "\(stale)")
+        #expect(try await jobCount(upload: upload) == 1)
+        let fixed = try await HTTP.request(
+            "POST", base + "/api/jobs/\(id)/retry", token: org.token, body: HTTP.json(["config": ["column_mapping": ["ean": 0]]]))
+        #expect(fixed.status == 201, "\(fixed)")
+    }
 }
 
 extension HTTPResult {
