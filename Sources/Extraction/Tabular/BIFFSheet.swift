@@ -1,0 +1,134 @@
+import Models
+
+/// Turns the cell records of one worksheet substream into rows, delivered as soon as the next row starts
+/// (BIFF writes cells in row order): memory holds one row.
+struct BIFFSheet {
+    let book: BIFFWorkbook
+    let limits: ExtractionLimits
+    private var rowNumber = -1
+    private var fields: [String] = []
+    private var hasValue = false
+    /// The cell whose formula result is a string: it follows in a STRING record.
+    private var pendingString: (row: Int, col: Int)?
+
+    init(book: BIFFWorkbook, limits: ExtractionLimits) {
+        self.book = book
+        self.limits = limits
+    }
+
+    /// Reads records from the sheet's BOF to its EOF (nested chart substreams skipped), calling `onRow`
+    /// with 1-based row numbers and every `tick` record (cancellation, progress).
+    mutating func read(
+        _ records: inout BIFFRecordReader, tick: (_ position: Int64) throws -> Void, onRow: (_ row: Int, _ fields: [String]) throws -> Void
+    ) throws {
+        var record = BIFFRecord()
+        guard try records.next(into: &record), record.type == BIFF.bof else {
+            throw XLSReader.malformed("a sheet does not start with a BOF record")
+        }
+        var depth = 1
+        while try records.next(into: &record) {
+            try tick(records.position)
+            switch record.type {
+            case BIFF.bof, 0x0009, 0x0209, 0x0409:
+                depth += 1
+            case BIFF.eof:
+                depth -= 1
+                if depth == 0 {
+                    try flush(onRow)
+                    return
+                }
+            default:
+                if depth == 1 { try cell(record, onRow) }
+            }
+        }
+        throw XLSReader.malformed("a sheet has no EOF record")
+    }
+
+    private mutating func cell(_ r: BIFFRecord, _ onRow: (Int, [String]) throws -> Void) throws {
+        let biff8 = book.biff8
+        switch r.type {
+        case BIFF.labelSST:
+            try need(r, 10)
+            let index = Int(r.u32(6))
+            guard let text = book.shared[index] else {
+                throw XLSReader.malformed("shared string \(index) out of range at row \(r.u16(0) + 1)")
+            }
+            try put(r.u16(0), r.u16(2), text, onRow)
+        case BIFF.label, BIFF.rString:
+            try need(r, 8)
+            try put(r.u16(0), r.u16(2), try book.text.string(r, at: 6, lengthBytes: 2, biff8: biff8), onRow)
+        case BIFF.number:
+            try need(r, 14)
+            try put(r.u16(0), r.u16(2), book.numberText(r.f64(6), xf: r.u16(4)), onRow)
+        case BIFF.rk:
+            try need(r, 10)
+            try put(r.u16(0), r.u16(2), rkText(r.u32(6), xf: r.u16(4)), onRow)
+        case BIFF.mulRK:
+            try need(r, 6)
+            let row = r.u16(0), first = r.u16(2)
+            let count = (r.data.count - 6) / 6
+            for k in 0..<count {
+                try put(row, first + k, rkText(r.u32(4 + 6 * k + 2), xf: r.u16(4 + 6 * k)), onRow)
+            }
+        case BIFF.boolErr:
+            try need(r, 8)
+            let value = r.u8(6)
+            try put(r.u16(0), r.u16(2), r.u8(7) != 0 ? BIFF.errorText(value) : (value != 0 ? "true" : "false"), onRow)
+        case BIFF.formula:
+            try need(r, 20)
+            try formula(r, onRow)
+        case BIFF.string:
+            guard let cell = pendingString else { return }
+            pendingString = nil
+            try put(cell.row, cell.col, try book.text.string(r, at: 0, lengthBytes: 2, biff8: biff8), onRow)
+        default:
+            break
+        }
+    }
+
+    /// The cached result of a FORMULA: a number, or (bytes 6–7 = 0xFFFF) a string in the next STRING
+    /// record, a boolean, an error or the empty string.
+    private mutating func formula(_ r: BIFFRecord, _ onRow: (Int, [String]) throws -> Void) throws {
+        let row = r.u16(0), col = r.u16(2)
+        guard r.u16(12) == 0xFFFF else {
+            try put(row, col, book.numberText(r.f64(6), xf: r.u16(4)), onRow)
+            return
+        }
+        switch r.u8(6) {
+        case 0: pendingString = (row, col)
+        case 1: try put(row, col, r.u8(8) != 0 ? "true" : "false", onRow)
+        case 2: try put(row, col, BIFF.errorText(r.u8(8)), onRow)
+        default: break  // 3: empty string
+        }
+    }
+
+    private func rkText(_ v: UInt32, xf: Int) -> String {
+        let (value, integer) = BIFF.rk(v)
+        if let integer, xf >= book.xfKinds.count || book.xfKinds[xf] == .none { return String(integer) }
+        return book.numberText(value, xf: xf)
+    }
+
+    private func need(_ r: BIFFRecord, _ bytes: Int) throws {
+        guard r.data.count >= bytes else { throw XLSReader.malformed("record 0x\(String(r.type, radix: 16)) is too short") }
+    }
+
+    /// Sets one cell (0-based `row`, `col`); a new row first delivers the previous one.
+    private mutating func put(_ row: Int, _ col: Int, _ value: String, _ onRow: (Int, [String]) throws -> Void) throws {
+        if row != rowNumber {
+            guard row > rowNumber else { throw XLSReader.malformed("cells out of row order at row \(row + 1)") }
+            try flush(onRow)
+            rowNumber = row
+        }
+        guard !value.isEmpty else { return }
+        if col >= limits.maxColumns { throw JobError.tooManyColumns(col + 1, limit: limits.maxColumns, row: row + 1) }
+        while fields.count <= col { fields.append("") }
+        fields[col] = value
+        hasValue = true
+    }
+
+    private mutating func flush(_ onRow: (Int, [String]) throws -> Void) throws {
+        if hasValue { try onRow(rowNumber + 1, fields) }
+        fields.removeAll(keepingCapacity: true)
+        hasValue = false
+    }
+}
