@@ -51,7 +51,8 @@ public struct XLSReader: EscapingTabularReader {
         progress: (_ bytesRead: Int64) -> Void,
         onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
     ) throws {
-        var (book, records, fileSize) = try open(limits: limits, isCancelled: isCancelled)
+        let (book, opened, fileSize) = try open(limits: limits, isCancelled: isCancelled)
+        var records = opened
         let sheet = book.sheets[try SheetSelector.pick(options.sheet, among: book.sheets.map(\.name))]
         try records.stream.seek(to: sheet.offset)
         let streamSize = Double(max(1, records.stream.size))
