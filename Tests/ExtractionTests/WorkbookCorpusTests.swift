@@ -32,6 +32,15 @@ import Testing
         #expect(try Self.cells(.xls, "xls", "xlwt-biff8.xls", sheet: .name("second")) == [1: ["k", "v"], 2: ["x", "42"]])
     }
 
+    /// The same workbook saved by LibreOffice's BIFF8 writer (its own SST/CONTINUE split) reads the same.
+    @Test func libreOfficeRoundTripOfTheXlwtWorkbookReadsTheSame() throws {
+        let xlwt = try Self.cells(.xls, "xls", "xlwt-biff8.xls")
+        let lo = try Self.cells(.xls, "xls", "lo-biff8-roundtrip.xls")
+        #expect(lo.count == xlwt.count)
+        for (row, cells) in xlwt.sorted(by: { $0.key < $1.key }) { #expect(lo[row] == cells, "row \(row)") }
+        #expect(try Self.cells(.xls, "xls", "lo-biff8-roundtrip.xls", sheet: .name("Second")) == [1: ["k", "v"], 2: ["x", "42"]])
+    }
+
     @Test func libreOfficeBIFF8KeepsFormulaValuesBooleansAndErrors() throws {
         let rows = try Self.cells(.xls, "xls", "lo-biff8-formulas.xls")
         #expect(rows[1] == ["label", "value", "note"])

@@ -127,6 +127,11 @@ def libreoffice_files():
         formula_source(src)
         out = soffice(src, "MS Excel 97", tmp, "xls")
         shutil.copy(out, os.path.join(XLS, "lo-biff8-formulas.xls"))
+        # LibreOffice's BIFF8 writer over the xlwt workbook: its own SST/CONTINUE split of the long strings.
+        src8 = os.path.join(tmp, "lo-biff8-roundtrip.xls")
+        shutil.copy(os.path.join(XLS, "xlwt-biff8.xls"), src8)
+        out = soffice(src8, "MS Excel 97", os.path.join(tmp, "out"), "xls")
+        shutil.copy(out, os.path.join(XLS, "lo-biff8-roundtrip.xls"))
         # LibreOffice's own xlsx (round trip through ods so it writes every part itself).
         ods = soffice(src, "calc8", tmp, "ods")
         out = soffice(ods, "Calc MS Excel 2007 XML", tmp, "xlsx")
