@@ -69,6 +69,16 @@ import Testing
         #expect(try Self.cells(.xls, "xls", "biff5-excel95.xls", sheet: .name("Zweite")) == [1: ["ä"], 2: ["7"]])
     }
 
+    /// Cells written column by column still come out as rows, in row order, each cell in its place.
+    @Test func xlsCellsOutOfRowOrder() throws {
+        let rows = try TabularFixture.rows(.xls, try Self.corpus("xls", "biff5-column-order.xls"))
+        #expect(rows.map(\.0) == [1, 2, 3, 4, 6])
+        #expect(
+            rows.map(\.1) == [
+                ["id", "name", "qty", "extra"], ["1", "Anna", "5"], ["2", "Bert", "7"], ["3", "Cleo", "9"], ["", "", "", "", "late"],
+            ])
+    }
+
     @Test func xlsDate1904() throws {
         #expect(try Self.cells(.xls, "xls", "xlwt-date1904.xls") == [1: ["when"], 2: ["2024-03-15"], 3: ["1904-01-02T06:00:00"]])
     }

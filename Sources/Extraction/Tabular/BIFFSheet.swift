@@ -1,7 +1,12 @@
 import Models
 
-/// Turns the cell records of one worksheet substream into rows, delivered as soon as the next row starts
-/// (BIFF writes cells in row order): memory holds one row.
+/// Turns the cell records of one worksheet substream into rows.
+///
+/// Excel and LibreOffice write cells in row order, so a row is delivered as soon as the next one starts and
+/// memory holds one row. Some writers (Spreadsheet::WriteExcel and its ports) write cells in the order the
+/// program set them; ``cellsInRowOrder(_:)`` finds that out in a cheap first pass over the record headers, and
+/// such a sheet is then collected (`sorted`, capped at `maxUnpackedEntryBytes` of text) and delivered in
+/// row order at its end.
 struct BIFFSheet {
     let book: BIFFWorkbook
     let limits: ExtractionLimits
@@ -10,10 +15,45 @@ struct BIFFSheet {
     private var hasValue = false
     /// The cell whose formula result is a string: it follows in a STRING record.
     private var pendingString: (row: Int, col: Int)?
+    /// Cells of a sheet written out of row order: row → column → text.
+    private var sorted: [Int: [Int: String]]?
+    private var sortedBytes: Int64 = 0
 
-    init(book: BIFFWorkbook, limits: ExtractionLimits) {
+    init(book: BIFFWorkbook, limits: ExtractionLimits, inRowOrder: Bool = true) {
         self.book = book
         self.limits = limits
+        if !inRowOrder { sorted = [:] }
+    }
+
+    static let cellRecords: Set<UInt16> = [
+        BIFF.labelSST, BIFF.label, BIFF.rString, BIFF.number, BIFF.rk, BIFF.mulRK, BIFF.boolErr, BIFF.formula,
+    ]
+
+    /// Whether the cell records of the sheet starting at the reader's position come in row order. Reads only
+    /// record headers and row numbers, on a copy of the reader.
+    static func cellsInRowOrder(_ records: BIFFRecordReader) throws -> Bool {
+        var stream = records.stream
+        var last = -1, depth = 0
+        while let type = try stream.readUInt16() {
+            guard let length = try stream.readUInt16() else { throw XLSReader.malformed("the stream ends inside a record") }
+            let end = stream.position + Int64(length)
+            guard end <= stream.size else { throw XLSReader.malformed("the stream ends inside a record") }
+            switch type {
+            case BIFF.bof, 0x0009, 0x0209, 0x0409:
+                depth += 1
+            case BIFF.eof:
+                depth -= 1
+                if depth <= 0 { return true }
+            default:
+                if depth == 1, cellRecords.contains(type), end - stream.position >= 2, let row = try stream.readUInt16() {
+                    let n = Int(row)
+                    if n < last { return false }
+                    last = n
+                }
+            }
+            try stream.seek(to: end)
+        }
+        return true
     }
 
     /// Reads records from the sheet's BOF to its EOF (nested chart substreams skipped), calling `onRow`
@@ -114,6 +154,16 @@ struct BIFFSheet {
 
     /// Sets one cell (0-based `row`, `col`); a new row first delivers the previous one.
     private mutating func put(_ row: Int, _ col: Int, _ value: String, _ onRow: (Int, [String]) throws -> Void) throws {
+        if sorted != nil {
+            guard !value.isEmpty else { return }
+            if col >= limits.maxColumns { throw JobError.tooManyColumns(col + 1, limit: limits.maxColumns, row: row + 1) }
+            sortedBytes += Int64(value.utf8.count + 32)
+            if sortedBytes > limits.maxUnpackedEntryBytes {
+                throw XLSReader.malformed("cells out of row order and more than \(limits.maxUnpackedEntryBytes) bytes to sort")
+            }
+            sorted?[row, default: [:]][col] = value
+            return
+        }
         if row != rowNumber {
             guard row > rowNumber else { throw XLSReader.malformed("cells out of row order at row \(row + 1)") }
             try flush(onRow)
@@ -127,6 +177,16 @@ struct BIFFSheet {
     }
 
     private mutating func flush(_ onRow: (Int, [String]) throws -> Void) throws {
+        if let rows = sorted {
+            sorted = nil
+            for row in rows.keys.sorted() {
+                guard let cells = rows[row], let width = cells.keys.max() else { continue }
+                var out = [String](repeating: "", count: width + 1)
+                for (col, value) in cells { out[col] = value }
+                try onRow(row + 1, out)
+            }
+            return
+        }
         if hasValue { try onRow(rowNumber + 1, fields) }
         fields.removeAll(keepingCapacity: true)
         hasValue = false

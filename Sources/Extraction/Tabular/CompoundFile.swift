@@ -299,6 +299,20 @@ struct CompoundStream {
         return true
     }
 
+    /// The next two bytes as a little-endian `UInt16`, nil at a clean end of stream (no copy: for scans).
+    mutating func readUInt16() throws -> UInt16? {
+        if position == size { return nil }
+        guard position + 2 <= size else { throw CompoundFile.malformed("stream ends inside a record") }
+        let within = Int(position - bufferStart)
+        if position >= bufferStart, within + 1 < buffer.count {
+            position += 2
+            return UInt16(buffer[within]) | UInt16(buffer[within + 1]) << 8
+        }
+        var two: [UInt8] = []
+        _ = try read(2, into: &two)
+        return le16(two, 0)
+    }
+
     private mutating func fill() throws {
         guard let file else { throw CompoundFile.malformed("offset beyond the stream") }
         let unit = Int64(file.sectorSize)

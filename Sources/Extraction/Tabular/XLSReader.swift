@@ -58,7 +58,7 @@ public struct XLSReader: EscapingTabularReader {
         let streamSize = Double(max(1, records.stream.size))
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
         var seen = 0
-        var reader = BIFFSheet(book: book, limits: limits)
+        var reader = BIFFSheet(book: book, limits: limits, inRowOrder: try BIFFSheet.cellsInRowOrder(records))
         try reader.read(
             &records,
             tick: { position in

@@ -296,6 +296,12 @@ def biff5_files():
     ]
     stream = biff5_workbook([("Données", cells), ("Zweite", [(0, 0, "label", "ä", 1), (1, 0, "rk", 7, 1)])])
     save_book_stream(os.path.join(XLS, "biff5-excel95.xls"), stream)
+    # Cells written column by column (as Spreadsheet::WriteExcel does when a program fills columns first).
+    grid = [["id", "name", "qty"], [1, "Anna", 5], [2, "Bert", 7], [3, "Cleo", 9]]
+    cells = [(r, c, "label" if isinstance(v, str) else "rk", v, 1) for c in range(3) for r, row in enumerate(grid) for v in [row[c]]]
+    cells.append((5, 4, "label", "late", 1))
+    cells.append((0, 3, "label", "extra", 1))
+    save_book_stream(os.path.join(XLS, "biff5-column-order.xls"), biff5_workbook([("Columns", cells)]))
 
 
 def bench():
