@@ -58,6 +58,16 @@ import Testing
         #expect(try Self.cells(.xls, "xls", "lo-biff8-formulas.xls", sheet: .index(1)) == [1: ["ä", "ö"], 2: ["1", "2"]])
     }
 
+    /// A formula's 12 000-character string result spans a STRING record and CONTINUE records (each with a
+    /// re-sent flags byte). python-calamine 0.9.1 stops at 4110 characters; LibreOffice shows all of them.
+    @Test func xlsFormulaStringResultAcrossContinueRecords() throws {
+        let rows = try Self.cells(.xls, "xls", "lo-long-formula-string.xls")
+        #expect(rows[1] == ["k", "v"])
+        #expect(rows[2]?.first == "rept")
+        #expect(rows[2]?.last == String(repeating: "ab€", count: 4000))
+        #expect(rows[3] == ["after", "1"])
+    }
+
     @Test func excel95BIFF5BookStreamWithCodePage() throws {
         let rows = try Self.cells(.xls, "xls", "biff5-excel95.xls")
         #expect(rows[1] == ["name", "qty", "when", "ok"])

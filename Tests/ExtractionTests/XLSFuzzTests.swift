@@ -10,7 +10,10 @@ import Testing
 /// ones) — never crash, never hang.
 @Suite(.timeLimit(.minutes(3)))
 struct XLSFuzzTests {
-    static let seeds = ["xlwt-biff8.xls", "lo-biff8-formulas.xls", "biff5-excel95.xls", "xlwt-date1904.xls"]
+    static let seeds = [
+        "xlwt-biff8.xls", "lo-biff8-formulas.xls", "biff5-excel95.xls", "xlwt-date1904.xls", "lo-long-formula-string.xls",
+        "biff5-column-order.xls",
+    ]
 
     static func seed(_ name: String) throws -> [UInt8] {
         Array(try Data(contentsOf: URL(fileURLWithPath: try WorkbookCorpusTests.corpus("xls", name))))

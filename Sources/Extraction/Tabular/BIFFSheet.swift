@@ -15,6 +15,13 @@ struct BIFFSheet {
     private var hasValue = false
     /// The cell whose formula result is a string: it follows in a STRING record.
     private var pendingString: (row: Int, col: Int)?
+    /// A formula's string result longer than its STRING record, collected from the CONTINUE records after it.
+    private struct LongString {
+        var row: Int, col: Int
+        var text: String
+        var remaining: Int
+    }
+    private var longString: LongString?
     /// Cells of a sheet written out of row order: row → column → text.
     private var sorted: [Int: [Int: String]]?
     private var sortedBytes: Int64 = 0
@@ -74,11 +81,17 @@ struct BIFFSheet {
             case BIFF.eof:
                 depth -= 1
                 if depth == 0 {
+                    try finishLongString(onRow)
                     try flush(onRow)
                     return
                 }
+            case BIFF.continue where longString != nil:
+                continueLongString(record)
+                if longString?.remaining == 0 { try finishLongString(onRow) }
             default:
-                if depth == 1 { try cell(record, onRow) }
+                guard depth == 1 else { continue }
+                try finishLongString(onRow)
+                try cell(record, onRow)
             }
         }
         throw XLSReader.malformed("a sheet has no EOF record")
@@ -120,6 +133,16 @@ struct BIFFSheet {
         case BIFF.string:
             guard let cell = pendingString else { return }
             pendingString = nil
+            if biff8, r.data.count >= 3 {
+                // A long result goes on in CONTINUE records, each starting with a fresh flags byte.
+                let count = r.u16(0), wide = r.u8(2) & 0x01 != 0
+                let available = (r.data.count - 3) / (wide ? 2 : 1)
+                if available < count {
+                    let text = BIFFText.decodeChars(r.data[3..<3 + available * (wide ? 2 : 1)], compressed: !wide)
+                    longString = LongString(row: cell.row, col: cell.col, text: text, remaining: count - available)
+                    return
+                }
+            }
             try put(cell.row, cell.col, try book.text.string(r, at: 0, lengthBytes: 2, biff8: biff8), onRow)
         default:
             break
@@ -140,6 +163,22 @@ struct BIFFSheet {
         case 2: try put(row, col, BIFF.errorText(r.u8(8)), onRow)
         default: break  // 3: empty string
         }
+    }
+
+    private mutating func continueLongString(_ r: BIFFRecord) {
+        guard var long = longString, !r.data.isEmpty else { return }
+        let wide = r.data[0] & 0x01 != 0
+        let n = min(long.remaining, (r.data.count - 1) / (wide ? 2 : 1))
+        long.text += BIFFText.decodeChars(r.data[1..<1 + n * (wide ? 2 : 1)], compressed: !wide)
+        long.remaining -= n
+        longString = long
+    }
+
+    /// Delivers a collected long string (cut short if its CONTINUE records ended early).
+    private mutating func finishLongString(_ onRow: (Int, [String]) throws -> Void) throws {
+        guard let long = longString else { return }
+        longString = nil
+        try put(long.row, long.col, long.text, onRow)
     }
 
     private func rkText(_ v: UInt32, xf: Int) -> String {

@@ -132,6 +132,17 @@ def libreoffice_files():
         shutil.copy(os.path.join(XLS, "xlwt-biff8.xls"), src8)
         out = soffice(src8, "MS Excel 97", os.path.join(tmp, "out"), "xls")
         shutil.copy(out, os.path.join(XLS, "lo-biff8-roundtrip.xls"))
+        # A formula whose string result (12 000 characters) is longer than one STRING record: CONTINUE records.
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = "Long"
+        ws.append(["k", "v"])
+        ws.append(["rept", '=REPT("ab€",4000)'])
+        ws.append(["after", 1])
+        long_src = os.path.join(tmp, "lo-long-formula-string.xlsx")
+        wb.save(long_src)
+        out = soffice(long_src, "MS Excel 97", os.path.join(tmp, "out"), "xls")
+        shutil.copy(out, os.path.join(XLS, "lo-long-formula-string.xls"))
         # LibreOffice's own xlsx (round trip through ods so it writes every part itself).
         ods = soffice(src, "calc8", tmp, "ods")
         out = soffice(ods, "Calc MS Excel 2007 XML", tmp, "xlsx")
