@@ -18,8 +18,8 @@ struct XLSXWorkbook {
     static func load(_ zip: ZipContainer, isCancelled: @Sendable () -> Bool) throws -> XLSXWorkbook {
         var wb = XLSXWorkbook()
         let read: (String) throws -> [UInt8]? = { try zip.small($0, isCancelled: isCancelled) }
-        guard let main = try OOXMLPackage.mainPart(read: read) ?? (zip.entry("xl/workbook.xml") != nil ? "xl/workbook.xml" : nil),
-            zip.entry(main) != nil
+        // The part the package names, else the conventional path (a package whose rels point nowhere).
+        guard let main = [try OOXMLPackage.mainPart(read: read), "xl/workbook.xml"].compactMap({ $0 }).first(where: { zip.entry($0) != nil })
         else {
             throw JobError(.malformedFile, "the package has no workbook part (_rels/.rels names none)")
         }
