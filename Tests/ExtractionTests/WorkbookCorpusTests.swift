@@ -89,6 +89,11 @@ import Testing
             ])
     }
 
+    @Test func excel95CyrillicCodePage1251() throws {
+        #expect(try Self.cells(.xls, "xls", "biff5-cp1251.xls", sheet: .name("Лист1")) == [1: ["Привет", "цена"], 2: ["Ёж", "5"]])
+        #expect(try XLSReader(path: try Self.corpus("xls", "biff5-cp1251.xls")).inspect(limits: .default).sheets == ["Лист1"])
+    }
+
     @Test func xlsDate1904() throws {
         #expect(try Self.cells(.xls, "xls", "xlwt-date1904.xls") == [1: ["when"], 2: ["2024-03-15"], 3: ["1904-01-02T06:00:00"]])
     }

@@ -230,6 +230,10 @@ def rec(rtype, payload):
 
 
 def biff5_workbook(sheets, codepage=1252):
+    return biff5_workbook_cp(sheets, "cp1252", codepage)
+
+
+def biff5_workbook_cp(sheets, encoding, codepage):
     """sheets: [(name, [(row, col, kind, value, xf)])]; kinds: label, number, rk, bool, error, fnum, fstr, fbool, ferr."""
     formats = [(164, "yyyy\\-mm\\-dd"), (165, "[h]:mm:ss")]
     xfs = [(0, 0xFFF5), (0, 0x0001), (164, 0x0001), (165, 0x0001), (14, 0x0001)]  # (format, flags: style/cell)
@@ -240,10 +244,10 @@ def biff5_workbook(sheets, codepage=1252):
         glob += rec(0x041E, struct.pack("<HB", idx, len(code)) + code.encode("cp1252"))
     for fmt, flags in xfs:
         glob += rec(0x00E0, struct.pack("<HHH", 0, fmt, flags) + b"\0" * 10)
-    names = [n.encode("cp1252") for n, _ in sheets]
+    names = [n.encode(encoding) for n, _ in sheets]
     bound_len = sum(4 + 7 + len(n) for n in names)
     offset = len(glob) + bound_len + 4  # + EOF
-    bodies = [biff5_sheet(cells) for _, cells in sheets]
+    bodies = [biff5_sheet(cells, encoding) for _, cells in sheets]
     for n, body in zip(names, bodies):
         glob += rec(0x0085, struct.pack("<IBBB", offset, 0, 0, len(n)) + n)
         offset += len(body)
@@ -251,14 +255,14 @@ def biff5_workbook(sheets, codepage=1252):
     return glob + b"".join(bodies)
 
 
-def biff5_sheet(cells):
+def biff5_sheet(cells, encoding="cp1252"):
     out = rec(0x0809, struct.pack("<HHHH", 0x0500, 0x0010, 0x0DBB, 0x07CC))
     out += rec(0x0000, struct.pack("<HHHHH", 0, 1, 0, 1, 0))  # a stale DIMENSIONS: A1 only
     formula_tail = struct.pack("<HIH", 0, 0, 3) + bytes([0x1E, 0x01, 0x00])  # flags, chn, cce, ptgInt 1
     for row, col, kind, value, xf in cells:
         head = struct.pack("<HHH", row, col, xf)
         if kind == "label":
-            b = value.encode("cp1252")
+            b = value.encode(encoding)
             out += rec(0x0204, head + struct.pack("<H", len(b)) + b)
         elif kind == "number":
             out += rec(0x0203, head + struct.pack("<d", value))
@@ -275,7 +279,7 @@ def biff5_sheet(cells):
             out += rec(0x0006, head + struct.pack("<d", value) + formula_tail)
         elif kind == "fstr":
             out += rec(0x0006, head + bytes([0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) + formula_tail)
-            b = value.encode("cp1252")
+            b = value.encode(encoding)
             out += rec(0x0207, struct.pack("<H", len(b)) + b)
         elif kind == "fbool":
             out += rec(0x0006, head + bytes([1, 0, 1 if value else 0, 0, 0, 0, 0xFF, 0xFF]) + formula_tail)
@@ -307,6 +311,9 @@ def biff5_files():
     ]
     stream = biff5_workbook([("Données", cells), ("Zweite", [(0, 0, "label", "ä", 1), (1, 0, "rk", 7, 1)])])
     save_book_stream(os.path.join(XLS, "biff5-excel95.xls"), stream)
+    # Code page 1251 (Cyrillic): sheet name and labels are 8-bit in that code page.
+    stream = biff5_workbook_cp([("Лист1", [(0, 0, "label", "Привет", 1), (0, 1, "label", "цена", 1), (1, 0, "label", "Ёж", 1), (1, 1, "rk", 5, 1)])], "cp1251", 1251)
+    save_book_stream(os.path.join(XLS, "biff5-cp1251.xls"), stream)
     # Cells written column by column (as Spreadsheet::WriteExcel does when a program fills columns first).
     grid = [["id", "name", "qty"], [1, "Anna", 5], [2, "Bert", 7], [3, "Cleo", 9]]
     cells = [(r, c, "label" if isinstance(v, str) else "rk", v, 1) for c in range(3) for r, row in enumerate(grid) for v in [row[c]]]
