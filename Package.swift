@@ -19,7 +19,6 @@ let package = Package(
         .executable(name: "worker", targets: ["worker"]),
         .executable(name: "janitor", targets: ["janitor"]),
         .executable(name: "quarry", targets: ["quarry"]),
-        .executable(name: "quarry-xls-dump", targets: ["quarry-xls-dump"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -34,7 +33,6 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
-        .systemLibrary(name: "CFreeXL", pkgConfig: "freexl", providers: [.apt(["libfreexl-dev"])]),
 
         // MARK: Libraries
         .target(name: "QuarryLog", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
@@ -133,8 +131,6 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Legacy .xls (BIFF) dumper: libfreexl is not memory-safe, so it runs in a child process.
-        .executableTarget(name: "quarry-xls-dump", dependencies: ["CFreeXL"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "api",
             dependencies: [
@@ -179,7 +175,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "ExtractionTests", dependencies: ["Extraction", "Models", "quarry-xls-dump"], resources: [.copy("Fixtures")],
+            name: "ExtractionTests", dependencies: ["Extraction", "Models"], resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "JobConfigTests", dependencies: ["JobConfig", "Models"],

@@ -5,7 +5,7 @@ set -euo pipefail
 
 QUARRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="/opt/swift/usr/bin:$PATH"
-APT_PACKAGES=(libpq-dev libcurl4-openssl-dev libxml2-dev libfreexl-dev zlib1g-dev pkg-config postgresql postgresql-contrib
+APT_PACKAGES=(libpq-dev libcurl4-openssl-dev libxml2-dev zlib1g-dev pkg-config postgresql postgresql-contrib
               poppler-utils util-linux curl python3 python3-venv chromium wrk)
 
 log() { printf '\033[1m[quarry]\033[0m %s\n' "$*" >&2; }

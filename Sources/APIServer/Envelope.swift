@@ -26,6 +26,12 @@ struct APIError: Error, CustomStringConvertible {
     static func conflict(_ m: String) -> APIError { .init(status: .conflict, code: "CONFLICT", message: m) }
     static func tooLarge(_ m: String) -> APIError { .init(status: .contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: m) }
     static func unsupported(_ m: String) -> APIError { .init(status: .unsupportedMediaType, code: "UNSUPPORTED_MEDIA_TYPE", message: m) }
+    /// A password-protected Office file: the type is right, the content cannot be read (422, `ENCRYPTED_FILE`).
+    static func encrypted() -> APIError {
+        .init(
+            status: .unprocessableContent, code: "ENCRYPTED_FILE",
+            message: "the file is password-protected; remove the password (save it again without one) and upload it again")
+    }
     static func methodNotAllowed() -> APIError { .init(status: .methodNotAllowed, code: "METHOD_NOT_ALLOWED", message: "method not allowed") }
     static func rateLimited(_ seconds: Int) -> APIError {
         .init(status: .tooManyRequests, code: "RATE_LIMITED", message: "rate limit exceeded", retryAfterSeconds: seconds)

@@ -55,8 +55,12 @@ extension APIServer {
         let before = await writer.head.count
         try await writer.write(bytes)
         let head = await writer.head
-        if before < 4096 && head.count == 4096, case .mismatch(let f) = FormatSniffer.check(fileName: fileName, head: head) {
-            throw APIError.unsupported("file content does not look like \(f)")
+        if before < 4096 && head.count == 4096 {
+            switch FormatSniffer.check(fileName: fileName, head: head) {
+            case .mismatch(let f): throw APIError.unsupported("file content does not look like \(f)")
+            case .encrypted: throw APIError.encrypted()
+            case .ok, .unsupportedExtension: break
+            }
         }
     }
 
@@ -68,6 +72,9 @@ extension APIServer {
         case .mismatch(let f):
             await writer.abort()
             throw APIError.unsupported("file content does not look like \(f)")
+        case .encrypted:
+            await writer.abort()
+            throw APIError.encrypted()
         case .unsupportedExtension(let e):
             await writer.abort()
             throw APIError.unsupported("unsupported file type '.\(e)'")

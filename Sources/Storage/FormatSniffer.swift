@@ -4,6 +4,8 @@ public enum FormatSniffer {
         case ok(String)
         case unsupportedExtension(String)
         case mismatch(format: String)
+        /// A password-protected Office file (an OLE compound file holding `EncryptedPackage`) named as `format`.
+        case encrypted(format: String)
     }
 
     /// The format an extension claims, or nil when unsupported (mirrors `Extraction.FileFormat`).
@@ -41,8 +43,12 @@ public enum FormatSniffer {
         func starts(_ magic: [UInt8]) -> Bool { head.count >= magic.count && Array(head.prefix(magic.count)) == magic }
         switch format {
         case "pdf": return starts(pdf) ? .ok(format) : .mismatch(format: format)
-        case "xlsx", "docx": return starts(zip) ? .ok(format) : .mismatch(format: format)
-        case "xls": return starts(ole) ? .ok(format) : .mismatch(format: format)
+        case "xlsx", "docx":
+            if starts(zip) { return .ok(format) }
+            return starts(ole) && isEncryptedPackage(head) ? .encrypted(format: format) : .mismatch(format: format)
+        case "xls":
+            guard starts(ole) else { return .mismatch(format: format) }
+            return isEncryptedPackage(head) ? .encrypted(format: format) : .ok(format)
         default:
             if head.isEmpty { return .ok(format) }
             // UTF-16 text has NUL bytes but starts with a byte-order mark.
@@ -51,5 +57,25 @@ public enum FormatSniffer {
             if head.contains(0) { return .mismatch(format: format) }
             return .ok(format)
         }
+    }
+
+    /// Whether a compound file's head shows an `EncryptedPackage` stream (how Office stores a password-protected
+    /// OOXML file). The directory sector named in the header is read when it lies inside `head` (it usually does:
+    /// Office and msoffcrypto write it within the first 4 KB); otherwise the stream name is looked for in `head`.
+    /// The worker's `FormatDetector` decides again on the whole file through the full compound-file reader.
+    static func isEncryptedPackage(_ head: [UInt8]) -> Bool {
+        let name = Array("EncryptedPackage".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
+        guard head.count >= 512 else { return false }
+        let shift = Int(head[30]) | Int(head[31]) << 8
+        let sector = Int(head[48]) | Int(head[49]) << 8 | Int(head[50]) << 16 | Int(head[51]) << 24
+        if shift == 9 || shift == 12, sector < 1 << 20 {
+            let start = (sector + 1) << shift
+            if start + (1 << shift) <= head.count {
+                return stride(from: start, to: start + (1 << shift), by: 128).contains { entry in
+                    head[entry + 66] == 2 && Array(head[entry..<entry + name.count]) == name
+                }
+            }
+        }
+        return head.count >= name.count && (0...(head.count - name.count)).contains { head[$0..<$0 + name.count].elementsEqual(name) }
     }
 }

@@ -38,6 +38,11 @@ struct HostileUploadTests {
         Case(name: "truncated pdf", fileName: "truncated.pdf", codes: ["MALFORMED_FILE"], make: fixture("docs/truncated.pdf")),
         Case(name: "encrypted pdf", fileName: "encrypted.pdf", codes: ["ENCRYPTED_FILE"], make: fixture("docs/encrypted.pdf")),
         Case(name: "docx with entities", fileName: "entities.docx", codes: ["XML_DTD_FORBIDDEN"], make: fixture("docs/entities.docx")),
+        // Excel's default-password (VelvetSweatshop) .xls: an OLE file named .xls passes the upload check; the worker
+        // sees the FILEPASS record and dead-letters it as encrypted (libfreexl answered "no worksheet", MALFORMED_FILE).
+        Case(
+            name: "xls with FILEPASS", fileName: "velvet.xls", codes: ["ENCRYPTED_FILE"],
+            make: fixture("corpus/xls/filepass-velvetsweatshop.xls")),
         Case(name: "binary garbage .csv", fileName: "garbage.csv", codes: ["FORMAT_MISMATCH"], mayRejectAtUpload: true) {
             // Deterministic pseudo-random bytes (xorshift), NULs included.
             var x: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -123,6 +128,22 @@ struct HostileUploadTests {
         } else {
             #expect(status == "dead_lettered", "\(c.name): \(final)")
             #expect(code.map(c.codes.contains) == true, "\(c.name): got \(code ?? "nil"), expected one of \(c.codes.sorted())")
+        }
+        try await HostileAPI.shared.expectAlive()
+    }
+
+    /// A password-protected workbook (OLE compound file with `EncryptedPackage`) is refused at upload with the
+    /// error envelope, 422 `ENCRYPTED_FILE` — not 415 "does not look like xlsx".
+    @Test func passwordProtectedOfficeFileRefusedAtUpload() async throws {
+        let api = try await HostileAPI.shared.start()
+        let admin = try await APIHarness.shared.org(admin: true)
+        let body = try Self.fixture("corpus/xlsx/encrypted-agile.xlsx")()
+        for name in ["prices.xlsx", "letter.docx"] {
+            let up = try await HTTP.request(
+                "POST", api.base + "/api/uploads?filename=\(name)", token: admin.token,
+                headers: ["Content-Type": "application/octet-stream"], body: body, timeout: 60)
+            #expect(up.status == 422, "\(name): \(up)")
+            #expect(up.errorCode == "ENCRYPTED_FILE", "\(name): \(up)")
         }
         try await HostileAPI.shared.expectAlive()
     }

@@ -108,7 +108,7 @@ import Testing
         #expect(NumberText.isShortPlainDecimal("12.5") && !NumberText.isShortPlainDecimal("1.10") && !NumberText.isShortPlainDecimal("0.00001"))
     }
 
-    @Test func xlsLegacyWorkbookThroughChildProcess() throws {
+    @Test func xlsLegacyWorkbookInProcess() throws {
         let path = try TabularFixture.path("people.xls")
         let rows = try TabularFixture.rows(.xls, path)
         #expect(rows.map(\.0) == [1, 2, 3])

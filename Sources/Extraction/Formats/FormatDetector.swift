@@ -81,9 +81,8 @@ public enum FormatDetector {
         if starts([0x50, 0x4B, 0x03, 0x04]) || starts([0x50, 0x4B, 0x05, 0x06]) {
             return zipKind(path: path)
         }
-        if starts([0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
-            let marker = Array("EncryptionInfo".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
-            return contains(head, marker) ? .encryptedOOXML : .ole
+        if starts(CompoundFile.magic) {
+            return oleKind(path: path)
         }
         // UTF-16 text (BOM): decide on the decoded prefix.
         if starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) { return .text }
@@ -127,10 +126,38 @@ public enum FormatDetector {
         return false
     }
 
+    /// An OOXML package by its main part (``OOXMLPackage``: `_rels/.rels`, `[Content_Types].xml`, backslash
+    /// entry names), else a plain ZIP.
     static func zipKind(path: String) -> Content {
         guard let archive = try? Archive(url: URL(fileURLWithPath: path), accessMode: .read, pathEncoding: nil) else { return .zip }
-        if archive["xl/workbook.xml"] != nil { return .xlsx }
-        if archive["word/document.xml"] != nil { return .docx }
+        var index: [String: Entry] = [:]
+        for e in archive where index[OOXMLPackage.normalize(e.path)] == nil { index[OOXMLPackage.normalize(e.path)] = e }
+        func read(_ name: String) -> [UInt8]? {
+            guard let e = index[OOXMLPackage.normalize(name)], e.uncompressedSize <= OOXMLPackage.smallPartLimit else { return nil }
+            var out: [UInt8] = []
+            _ = try? archive.extract(e, bufferSize: 64 * 1024, skipCRC32: true) { data in
+                guard out.count + data.count <= OOXMLPackage.smallPartLimit else { throw CocoaError(.fileReadTooLarge) }
+                out.append(contentsOf: data)
+            }
+            return out
+        }
+        let main = OOXMLPackage.mainPart(read: read).map(OOXMLPackage.normalize)
+        let types = read("[Content_Types].xml").map { OOXMLPackage.elements($0, named: "Override") } ?? []
+        let mainType = types.first { $0["PartName"].map(OOXMLPackage.normalize) == main }?["ContentType"] ?? ""
+        if mainType.contains("spreadsheetml") || mainType.contains("ms-excel") { return .xlsx }
+        if mainType.contains("wordprocessingml") { return .docx }
+        if let main, index[main] != nil {
+            if main.hasSuffix("workbook.xml") { return .xlsx }
+            if main.hasSuffix("document.xml") { return .docx }
+        }
+        if index["xl/workbook.xml"] != nil { return .xlsx }
+        if index["word/document.xml"] != nil { return .docx }
         return .zip
+    }
+
+    /// A compound file holding `EncryptedPackage` is a password-protected OOXML file; any other is legacy Office.
+    static func oleKind(path: String) -> Content {
+        guard let cfb = try? CompoundFile(path: path) else { return .ole }
+        return cfb.rootStream(named: ["EncryptedPackage"]) != nil ? .encryptedOOXML : .ole
     }
 }

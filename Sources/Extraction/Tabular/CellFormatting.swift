@@ -63,8 +63,8 @@ enum NumberText {
     }
 }
 
-/// What a number format displays.
-enum DateKind: Sendable { case none, date, time, dateTime }
+/// What a number format displays; `duration` is elapsed time (`[h]:mm:ss`, `[mm]:ss`, `[ss]`).
+enum DateKind: Sendable { case none, date, time, dateTime, duration }
 
 /// Excel serial dates → ISO 8601 text.
 enum ExcelDate {
@@ -72,28 +72,43 @@ enum ExcelDate {
     static func builtin(_ id: Int) -> DateKind {
         switch id {
         case 14...17, 27...31, 34...36, 50...58: .date
-        case 18...21, 32, 33, 45...47: .time
+        case 46: .duration  // [h]:mm:ss
+        case 18...21, 32, 33, 45, 47: .time
         case 22: .dateTime
         default: .none
         }
     }
 
-    /// Classifies a custom format code (quoted text, escapes and `[…]` sections ignored).
+    /// Classifies a custom format code (quoted text, escapes and `[…]` sections ignored, except the elapsed-time
+    /// brackets `[h]`, `[mm]`, `[ss]` that make it a duration).
     static func classify(_ code: String) -> DateKind {
         var cleaned: [UInt8] = []
-        var inQuote = false, inBracket = false, escape = false
+        var bracket: [UInt8] = []
+        var inQuote = false, inBracket = false, escape = false, elapsed = false
         let section = code.utf8.split(separator: UInt8(ascii: ";"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
         for b in section {
             if escape { escape = false; continue }
             if inQuote { if b == UInt8(ascii: "\"") { inQuote = false }; continue }
-            if inBracket { if b == UInt8(ascii: "]") { inBracket = false }; continue }
+            if inBracket {
+                if b != UInt8(ascii: "]") { bracket.append(b | 0x20); continue }
+                inBracket = false
+                if let first = bracket.first, [UInt8(ascii: "h"), UInt8(ascii: "m"), UInt8(ascii: "s")].contains(first),
+                    bracket.allSatisfy({ $0 == first })
+                {
+                    elapsed = true
+                }
+                continue
+            }
             switch b {
             case UInt8(ascii: "\""): inQuote = true
-            case UInt8(ascii: "["): inBracket = true
+            case UInt8(ascii: "["):
+                inBracket = true
+                bracket.removeAll()
             case UInt8(ascii: "\\"), UInt8(ascii: "_"), UInt8(ascii: "*"): escape = true
             default: cleaned.append(b | 0x20)
             }
         }
+        if elapsed { return .duration }
         let has = { (c: Character) in cleaned.contains(c.asciiValue ?? 0) }
         let time = has("h") || has("s")
         let date = has("y") || has("d") || (has("m") && !time)
@@ -105,8 +120,11 @@ enum ExcelDate {
         }
     }
 
-    /// Formats serial `value` as `yyyy-MM-dd`, `HH:mm:ss` or `yyyy-MM-ddTHH:mm:ss`.
+    /// Formats serial `value` as `yyyy-MM-dd`, `HH:mm:ss` or `yyyy-MM-ddTHH:mm:ss`, or a duration as elapsed
+    /// `H:MM:SS` with unbounded hours (`250:10:10`; fractions of a second kept as `.5`, negative with `-`).
+    /// The one formatting function of XLSX and XLS.
     static func format(_ value: Double, kind: DateKind, date1904: Bool) -> String? {
+        if kind == .duration { return duration(value) }
         guard value.isFinite, value >= 0, value < 2_958_466 else { return nil }
         var totalSeconds = Int64((value * 86400).rounded())
         var days = totalSeconds / 86400
@@ -126,8 +144,23 @@ enum ExcelDate {
         case .date: return datePart
         case .time: return value < 1 ? timePart : "\(datePart)T\(timePart)"
         case .dateTime: return "\(datePart)T\(timePart)"
-        case .none: return nil
+        case .none, .duration: return nil
         }
+    }
+
+    /// Elapsed days → `H:MM:SS[.fff]`.
+    static func duration(_ days: Double) -> String? {
+        guard days.isFinite, abs(days) < 1e9 else { return nil }
+        let millis = Int64((abs(days) * 86_400_000).rounded())
+        let seconds = millis / 1000, fraction = millis % 1000
+        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        var text = "\(days < 0 && millis > 0 ? "-" : "")\(seconds / 3600):\(two((seconds / 60) % 60)):\(two(seconds % 60))"
+        if fraction > 0 {
+            var digits = String(String(fraction + 1000).dropFirst())
+            while digits.last == "0" { digits.removeLast() }
+            text += "." + digits
+        }
+        return text
     }
 
     /// Howard Hinnant's days → (year, month, day), days since 1970-01-01.

@@ -14,10 +14,9 @@ public struct ExtractionLimits: Sendable, Hashable {
     public var maxJSONDepth: Int
     /// Most columns in a row (default 1000) → `.rowTooLong`.
     public var maxColumns: Int
-    /// Most spreadsheet cells looked at, empty or not (default 50 000 000) → `.rowLimitExceeded`.
+    /// Most spreadsheet cells looked at (XLSX `<c>` elements, XLS sheet records), empty or not (default 50 000 000)
+    /// → `.rowLimitExceeded`.
     public var maxCellsScanned: Int
-    /// Wall-clock budget of a helper child process (the `.xls` dumper), in seconds.
-    public var maxChildSeconds: Double
 
     /// Creates limits; every argument defaults to the production value.
     public init(
@@ -28,8 +27,7 @@ public struct ExtractionLimits: Sendable, Hashable {
         maxUnpackedTotalBytes: Int64 = 500 * 1024 * 1024,
         maxJSONDepth: Int = 64,
         maxColumns: Int = 1000,
-        maxCellsScanned: Int = 50_000_000,
-        maxChildSeconds: Double = 120
+        maxCellsScanned: Int = 50_000_000
     ) {
         self.maxFileBytes = maxFileBytes
         self.maxRowBytes = maxRowBytes
@@ -39,7 +37,6 @@ public struct ExtractionLimits: Sendable, Hashable {
         self.maxJSONDepth = maxJSONDepth
         self.maxColumns = maxColumns
         self.maxCellsScanned = maxCellsScanned
-        self.maxChildSeconds = maxChildSeconds
     }
 
     /// The production defaults.

@@ -1,12 +1,14 @@
-import Foundation
 import Models
 
-/// Streams a legacy `.xls` (BIFF) sheet through the `quarry-xls-dump` child process (libfreexl is not
-/// memory-safe, so it never runs in the worker). The child runs under `prlimit --as=512M --cpu=60`
-/// when available and a wall-clock timeout (`maxChildSeconds`); failures map to `.malformedFile`,
-/// `.encryptedFile`, `.invalidConfig` (no such sheet) or `.timeLimitExceeded`.
+/// Streams one worksheet of a legacy `.xls` workbook (BIFF5, Excel 5/95, and BIFF8, Excel 97–2003) in
+/// process, memory-safely: a ``CompoundFile`` gives the `Workbook` (or `Book`) stream, ``BIFFWorkbook``
+/// reads the globals (sheets, shared strings, formats, 1904 flag, code page) and ``BIFFSheet`` turns the
+/// selected sheet's cell records into rows.
 ///
-/// The dumper is found via `QUARRY_XLS_DUMP`, else next to the running executable.
+/// Same output contract as ``XLSXReader``: numbers without float noise, date-formatted numbers as ISO 8601,
+/// duration formats (`[h]:mm:ss`) as elapsed time, booleans `true`/`false`, errors as their text (`#DIV/0!`),
+/// formula cells as the value Excel saved. A FILEPASS record (any password, including Excel's default
+/// `VelvetSweatshop`) is `.encryptedFile`; anything inconsistent is `.malformedFile`.
 public struct XLSReader: EscapingTabularReader {
     /// Source path.
     public let path: String
@@ -19,25 +21,28 @@ public struct XLSReader: EscapingTabularReader {
         self.options = options
     }
 
-    /// Where the dumper binary is looked for.
-    static func dumperPath() -> String? {
-        let fm = FileManager.default
-        if let env = ProcessInfo.processInfo.environment["QUARRY_XLS_DUMP"], fm.isExecutableFile(atPath: env) { return env }
-        var dirs: [URL] = []
-        if let first = CommandLine.arguments.first { dirs.append(URL(fileURLWithPath: first).deletingLastPathComponent()) }
-        if let exe = Bundle.main.executableURL { dirs.append(exe.deletingLastPathComponent()) }
-        if let link = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            dirs.append(URL(fileURLWithPath: link).deletingLastPathComponent())
-        }
-        for dir in dirs {
-            var d = dir
-            for _ in 0..<4 {  // also walk up out of a test bundle (…/x.xctest/Contents/MacOS)
-                let candidate = d.appendingPathComponent("quarry-xls-dump").path
-                if fm.isExecutableFile(atPath: candidate) { return candidate }
-                d = d.deletingLastPathComponent()
+    static func malformed(_ what: String) -> JobError { JobError(.malformedFile, "corrupt .xls workbook: \(what)") }
+
+    /// Opens the container and reads the globals; returns them with the record reader positioned after them.
+    private func open(limits: ExtractionLimits, isCancelled: () -> Bool) throws -> (BIFFWorkbook, BIFFRecordReader, Int64) {
+        let size = try ChunkedFile(path: path).checkSize(limits)
+        let cfb = try CompoundFile(path: path)
+        guard let entry = cfb.rootStream(named: ["Workbook", "Book"]) else {
+            if cfb.rootStream(named: ["EncryptedPackage"]) != nil {
+                throw JobError(.encryptedFile, "the file is a password-protected Office document; remove the password and upload it again")
             }
+            throw Self.malformed("no Workbook stream in the compound file")
         }
-        return nil
+        var records = BIFFRecordReader(stream: try cfb.openStream(entry))
+        let book = try BIFFWorkbook.load(&records, limits: limits, isCancelled: isCancelled)
+        return (book, records, size)
+    }
+
+    /// Sheet names in workbook order and the one that would be read.
+    public func inspect(limits: ExtractionLimits) throws -> TabularSourceInfo {
+        let (book, _, _) = try open(limits: limits, isCancelled: { false })
+        let names = book.sheets.map(\.name)
+        return TabularSourceInfo(sheets: names, sheet: names[try SheetSelector.pick(options.sheet, among: names)])
     }
 
     func run(
@@ -46,119 +51,33 @@ public struct XLSReader: EscapingTabularReader {
         progress: (_ bytesRead: Int64) -> Void,
         onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
     ) throws {
-        let file = try ChunkedFile(path: path)
-        try file.checkSize(limits)
-        guard let dumper = Self.dumperPath() else {
-            throw JobError(.extractionError, "quarry-xls-dump helper not found (set QUARRY_XLS_DUMP)")
-        }
-        var arguments = [dumper, path]
-        switch options.sheet {
-        case .index(let i): arguments += ["--sheet-index", String(i)]
-        case .name(let n): arguments += ["--sheet-name", n]
-        case nil: break
-        }
-        let process = Process()
-        let prlimit = "/usr/bin/prlimit"
-        if FileManager.default.isExecutableFile(atPath: prlimit) {
-            process.executableURL = URL(fileURLWithPath: prlimit)
-            process.arguments = ["--as=536870912", "--cpu=60", "--"] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: dumper)
-            process.arguments = Array(arguments.dropFirst())
-        }
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
-            throw JobError(.extractionError, "cannot start quarry-xls-dump: \(error)")
-        }
-        let timedOut = TimeoutFlag()
-        let deadline = DispatchWorkItem { [process] in
-            if process.isRunning { timedOut.set(); process.terminate() }
-        }
-        DispatchQueue.global().asyncAfter(deadline: .now() + limits.maxChildSeconds, execute: deadline)
-        defer {
-            deadline.cancel()
-            if process.isRunning { process.terminate() }
-            process.waitUntilExit()
-        }
-
+        let (book, opened, fileSize) = try open(limits: limits, isCancelled: isCancelled)
+        var records = opened
+        let sheet = book.sheets[try SheetSelector.pick(options.sheet, among: book.sheets.map(\.name))]
+        try records.stream.seek(to: sheet.offset)
+        let streamSize = Double(max(1, records.stream.size))
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
-        var pending: [UInt8] = []
-        var delivered = 0
-        let reader = stdout.fileHandleForReading
-        while true {
-            if isCancelled() { throw JobError.cancelledExtraction }
-            guard let data = try? reader.read(upToCount: 64 * 1024), !data.isEmpty else { break }
-            pending.append(contentsOf: data)
-            var start = 0
-            while let nl = pending[start...].firstIndex(of: 0x0A) {
-                let (number, fields) = Self.decodeLine(pending[start..<nl])
-                start = nl + 1
-                if fields.count > limits.maxColumns { throw JobError.tooManyColumns(fields.count, limit: limits.maxColumns, row: number) }
+        var seen = 0
+        var reader = BIFFSheet(book: book, limits: limits, inRowOrder: try BIFFSheet.cellsInRowOrder(records))
+        try reader.read(
+            &records,
+            tick: { position in
+                seen += 1
+                if seen > limits.maxCellsScanned {
+                    throw JobError(
+                        .rowLimitExceeded, "sheet has more than \(limits.maxCellsScanned) records",
+                        details: ["limit": String(limits.maxCellsScanned), "reason": "cells"])
+                }
+                if seen & 0xFFF == 0 {
+                    try gate.checkCancelled()
+                    progress(Int64(Double(fileSize) * min(1, Double(position) / streamSize)))
+                }
+            },
+            onRow: { number, fields in
                 try gate.admit(rowNumber: number)
                 try onRow(number, fields)
-                delivered += 1
-            }
-            pending.removeSubrange(0..<start)
-            if pending.count > limits.maxRowBytes {
-                throw JobError(.rowTooLong, "a row is longer than \(limits.maxRowBytes) bytes", details: ["limit": String(limits.maxRowBytes)])
-            }
-        }
-        process.waitUntilExit()
-        let message =
-            String(decoding: (try? stderr.fileHandleForReading.readToEnd()) ?? Data(), as: UTF8.self)
-            .split(separator: "\n").first.map(String.init) ?? ""
-        if timedOut.value {
-            throw JobError(.timeLimitExceeded, "reading the .xls took longer than \(Int(limits.maxChildSeconds)) s")
-        }
-        let status = process.terminationStatus
-        if process.terminationReason == .uncaughtSignal {
-            let reason = status == SIGXCPU || status == SIGKILL ? "its CPU limit" : "signal \(status)"
-            throw JobError(.malformedFile, "the .xls reader crashed (\(reason)); the file is probably corrupt", details: ["signal": String(status)])
-        }
-        switch status {
-        case 0: break
-        case 3: throw JobError(.invalidConfig, message.isEmpty ? "no such sheet" : message)
-        case 4: throw JobError(.encryptedFile, message.isEmpty ? "the workbook is password-protected" : message)
-        default:
-            throw JobError(
-                .malformedFile, message.isEmpty ? "cannot read the .xls file (exit \(status))" : message, details: ["exit": String(status)])
-        }
-        progress(file.size)
+            })
+        try gate.checkCancelled()
+        progress(fileSize)
     }
-
-    /// `7\tA\tB\\tC` → (7, ["A", "B\tC"]).
-    static func decodeLine(_ line: ArraySlice<UInt8>) -> (Int, [String]) {
-        var parts: [[UInt8]] = [[]]
-        var escape = false
-        for b in line {
-            if escape {
-                escape = false
-                switch b {
-                case UInt8(ascii: "t"): parts[parts.count - 1].append(0x09)
-                case UInt8(ascii: "n"): parts[parts.count - 1].append(0x0A)
-                case UInt8(ascii: "r"): parts[parts.count - 1].append(0x0D)
-                default: parts[parts.count - 1].append(b)
-                }
-            } else if b == 0x5C {
-                escape = true
-            } else if b == 0x09 {
-                parts.append([])
-            } else {
-                parts[parts.count - 1].append(b)
-            }
-        }
-        let number = Int(String(decoding: parts[0], as: UTF8.self)) ?? 0
-        return (number, parts.dropFirst().map { String(decoding: $0, as: UTF8.self) })
-    }
-}
-
-/// A thread-safe one-way flag.
-final class TimeoutFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    func set() { lock.lock(); flag = true; lock.unlock() }
-    var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
 }

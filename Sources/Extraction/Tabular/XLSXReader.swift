@@ -28,10 +28,10 @@ public struct XLSXReader: EscapingTabularReader {
         onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
     ) throws {
         let fileSize = try ChunkedFile(path: path).checkSize(limits)
-        let zip = try ZipContainer(path: path, limits: limits)
+        let zip = try openPackage(limits: limits)
         let workbook = try XLSXWorkbook.load(zip, isCancelled: isCancelled)
         let sheet = try select(workbook)
-        let shared = try loadSharedStrings(zip, limits: limits, isCancelled: isCancelled)
+        let shared = try loadSharedStrings(zip, workbook: workbook, limits: limits, isCancelled: isCancelled)
         let declared = zip.declaredSize(sheet.part)
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
         var sheetState = SheetState(shared: shared, workbook: workbook, limits: limits)
@@ -268,33 +268,35 @@ public struct XLSXReader: EscapingTabularReader {
     }
 
     private func select(_ workbook: XLSXWorkbook) throws -> XLSXWorkbook.Sheet {
-        let names = workbook.sheets.map(\.name).joined(separator: ", ")
-        guard !workbook.sheets.isEmpty else { throw JobError(.malformedFile, "workbook has no sheets") }
-        switch options.sheet {
-        case nil:
-            return workbook.sheets[0]
-        case .index(let i):
-            guard i >= 0 && i < workbook.sheets.count else {
-                throw JobError(.invalidConfig, "sheet index \(i) out of range (sheets: \(names))", details: ["sheet": String(i), "sheets": names])
+        workbook.sheets[try SheetSelector.pick(options.sheet, among: workbook.sheets.map(\.name))]
+    }
+
+    /// Opens the package; an OLE compound file in place of the ZIP is a password-protected workbook
+    /// (`EncryptionInfo` + `EncryptedPackage`) → `.encryptedFile`.
+    private func openPackage(limits: ExtractionLimits) throws -> ZipContainer {
+        if try ChunkedFile.head(path: path, count: 8) == CompoundFile.magic {
+            if let cfb = try? CompoundFile(path: path), cfb.rootStream(named: ["EncryptedPackage"]) != nil {
+                throw JobError(.encryptedFile, "the workbook is password-protected; remove the password in Excel and upload it again")
             }
-            return workbook.sheets[i]
-        case .name(let name):
-            if let s = workbook.sheets.first(where: { $0.name == name })
-                ?? workbook.sheets.first(where: { $0.name.lowercased() == name.lowercased() })
-            {
-                return s
-            }
-            throw JobError(.invalidConfig, "no sheet named \"\(name)\" (sheets: \(names))", details: ["sheet": name, "sheets": names])
+            throw JobError(.formatMismatch, "the file is an OLE compound file (a legacy .xls?), not an .xlsx package")
         }
+        return try ZipContainer(path: path, limits: limits)
+    }
+
+    /// Sheet names in workbook order and the one that would be read.
+    public func inspect(limits: ExtractionLimits) throws -> TabularSourceInfo {
+        try ChunkedFile(path: path).checkSize(limits)
+        let workbook = try XLSXWorkbook.load(try openPackage(limits: limits), isCancelled: { false })
+        return TabularSourceInfo(sheets: workbook.sheets.map(\.name), sheet: try select(workbook).name)
     }
 
     private func loadSharedStrings(
-        _ zip: ZipContainer, limits: ExtractionLimits, isCancelled: @Sendable () -> Bool
+        _ zip: ZipContainer, workbook: XLSXWorkbook, limits: ExtractionLimits, isCancelled: @Sendable () -> Bool
     ) throws -> SharedStringTable {
-        guard zip.entry("xl/sharedStrings.xml") != nil else { return .empty }
+        guard let part = workbook.sharedStringsPart, zip.entry(part) != nil else { return .empty }
         var table = SharedStringsParser(limit: limits.maxUnpackedEntryBytes, writer: try SharedStringTableWriter())
-        var scanner = XMLByteScanner(what: "xl/sharedStrings.xml", maxTokenBytes: max(1 << 20, limits.maxRowBytes))
-        _ = try zip.stream("xl/sharedStrings.xml", isCancelled: isCancelled) { bytes in try scanner.feed(bytes, delegate: &table) }
+        var scanner = XMLByteScanner(what: part, maxTokenBytes: max(1 << 20, limits.maxRowBytes))
+        _ = try zip.stream(part, isCancelled: isCancelled) { bytes in try scanner.feed(bytes, delegate: &table) }
         try scanner.finish(delegate: &table)
         return try table.writer.finish()
     }

@@ -8,21 +8,30 @@ struct XLSXWorkbook {
     /// Per cell style index (`s` attribute): how its number format displays.
     var styleKinds: [DateKind] = []
 
+    /// The shared-strings part, when the workbook has one.
+    var sharedStringsPart: String?
+    /// The styles part, when the workbook has one.
+    var stylesPart: String?
+
+    /// Reads the workbook part found through the package relationships (``OOXMLPackage``), its relationships
+    /// (sheets, shared strings, styles; resolved against the workbook part's folder) and the styles.
     static func load(_ zip: ZipContainer, isCancelled: @Sendable () -> Bool) throws -> XLSXWorkbook {
         var wb = XLSXWorkbook()
-        // Relationships: Id → part path.
-        var targets: [String: String] = [:]
-        if zip.entry("xl/_rels/workbook.xml.rels") != nil {
-            let rels = try zip.extract("xl/_rels/workbook.xml.rels", isCancelled: isCancelled)
-            let xml = try XMLPullReader(path: rels.path, what: "xl/_rels/workbook.xml.rels")
-            while try xml.read() {
-                guard xml.nodeType == XMLPullReader.elementType, xml.nameIs("Relationship") else { continue }
-                let attrs = Dictionary(xml.attributes(), uniquingKeysWith: { a, _ in a })
-                if let id = attrs["Id"], let target = attrs["Target"] { targets[id] = resolve(target) }
-            }
+        let read: (String) throws -> [UInt8]? = { try zip.small($0, isCancelled: isCancelled) }
+        // The part the package names, else the conventional path (a package whose rels point nowhere).
+        guard let main = [try OOXMLPackage.mainPart(read: read), "xl/workbook.xml"].compactMap({ $0 }).first(where: { zip.entry($0) != nil })
+        else {
+            throw JobError(.malformedFile, "the package has no workbook part (_rels/.rels names none)")
         }
-        let book = try zip.extract("xl/workbook.xml", isCancelled: isCancelled)
-        let xml = try XMLPullReader(path: book.path, what: "xl/workbook.xml")
+        let rels = try OOXMLPackage.relationships(of: main, read: read)
+        func related(_ suffix: String, fallback: String) -> String? {
+            rels.values.first { $0.type.hasSuffix(suffix) }?.target ?? (zip.entry(fallback) != nil ? fallback : nil)
+        }
+        let folder = OOXMLPackage.folder(of: main)
+        wb.sharedStringsPart = related("/sharedStrings", fallback: OOXMLPackage.resolve("sharedStrings.xml", from: folder))
+        wb.stylesPart = related("/styles", fallback: OOXMLPackage.resolve("styles.xml", from: folder))
+        let book = try zip.extract(main, isCancelled: isCancelled)
+        let xml = try XMLPullReader(path: book.path, what: main)
         var ordinal = 0
         while try xml.read() {
             guard xml.nodeType == XMLPullReader.elementType else { continue }
@@ -33,29 +42,20 @@ struct XLSXWorkbook {
                 ordinal += 1
                 let attrs = Dictionary(xml.attributes(), uniquingKeysWith: { a, _ in a })
                 let name = attrs["name"] ?? "Sheet\(ordinal)"
-                let part = attrs["id"].flatMap { targets[$0] } ?? "xl/worksheets/sheet\(ordinal).xml"
+                let part =
+                    attrs["id"].flatMap { rels[$0]?.target } ?? OOXMLPackage.resolve("worksheets/sheet\(ordinal).xml", from: folder)
                 wb.sheets.append(Sheet(name: name, part: part))
             }
         }
-        if zip.entry("xl/styles.xml") != nil {
-            wb.styleKinds = try loadStyles(zip, isCancelled: isCancelled)
+        if let styles = wb.stylesPart, zip.entry(styles) != nil {
+            wb.styleKinds = try loadStyles(zip, part: styles, isCancelled: isCancelled)
         }
         return wb
     }
 
-    /// `worksheets/sheet1.xml` → `xl/worksheets/sheet1.xml`; `/xl/…` → `xl/…`; `..` collapsed.
-    static func resolve(_ target: String) -> String {
-        let raw = target.hasPrefix("/") ? String(target.dropFirst()) : "xl/" + target
-        var parts: [Substring] = []
-        for p in raw.split(separator: "/") {
-            if p == ".." { _ = parts.popLast() } else if p != "." { parts.append(p) }
-        }
-        return parts.joined(separator: "/")
-    }
-
-    static func loadStyles(_ zip: ZipContainer, isCancelled: @Sendable () -> Bool) throws -> [DateKind] {
-        let styles = try zip.extract("xl/styles.xml", isCancelled: isCancelled)
-        let xml = try XMLPullReader(path: styles.path, what: "xl/styles.xml")
+    static func loadStyles(_ zip: ZipContainer, part: String, isCancelled: @Sendable () -> Bool) throws -> [DateKind] {
+        let styles = try zip.extract(part, isCancelled: isCancelled)
+        let xml = try XMLPullReader(path: styles.path, what: part)
         var custom: [Int: DateKind] = [:]
         var kinds: [DateKind] = []
         var inCellXfs = false

@@ -25,11 +25,28 @@ final class ZipContainer {
 
     deinit { try? FileManager.default.removeItem(at: tempDir) }
 
-    /// The entry at `path` (exact, then case-insensitive).
+    /// The entry at `path` (exact, then case-insensitive, with `\` in stored names read as `/`).
     func entry(_ path: String) -> Entry? {
         if let e = archive[path] { return e }
-        let lower = path.lowercased()
-        return archive.first { $0.path.lowercased() == lower }
+        return index[OOXMLPackage.normalize(path)]
+    }
+
+    /// Entries by normalized name (``OOXMLPackage/normalize(_:)``); the first of duplicates wins.
+    private lazy var index: [String: Entry] = {
+        var out: [String: Entry] = [:]
+        for e in archive where out[OOXMLPackage.normalize(e.path)] == nil { out[OOXMLPackage.normalize(e.path)] = e }
+        return out
+    }()
+
+    /// A small part's bytes in memory (nil when absent); `.zipBomb` past `limit`.
+    func small(_ path: String, limit: Int = OOXMLPackage.smallPartLimit, isCancelled: @Sendable () -> Bool) throws -> [UInt8]? {
+        guard entry(path) != nil else { return nil }
+        var out: [UInt8] = []
+        _ = try stream(path, isCancelled: isCancelled) { bytes in
+            out.append(contentsOf: bytes)
+            if out.count > limit { throw JobError(.zipBomb, "\(path) is larger than \(limit) bytes", details: ["entry": path]) }
+        }
+        return out
     }
 
     /// Inflates `path` to a temp file and returns the file's path and size.

@@ -1,0 +1,30 @@
+import Foundation
+import Storage
+import Testing
+
+/// The upload route's first-4-KB check on real workbook files.
+@Suite struct FormatSnifferTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("ExtractionTests/Fixtures/corpus")
+
+    static func head(_ path: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: corpus.appendingPathComponent(path)).prefix(4096))
+    }
+
+    @Test func passwordProtectedPackageIsEncryptedNotMismatch() throws {
+        let head = try Self.head("xlsx/encrypted-agile.xlsx")
+        #expect(FormatSniffer.check(fileName: "a.xlsx", head: head) == .encrypted(format: "xlsx"))
+        #expect(FormatSniffer.check(fileName: "a.docx", head: head) == .encrypted(format: "docx"))
+        #expect(FormatSniffer.check(fileName: "a.xls", head: head) == .encrypted(format: "xls"))
+    }
+
+    @Test func legacyWorkbooksStayWhatTheyAre() throws {
+        for file in ["xls/xlwt-biff8.xls", "xls/lo-biff8-formulas.xls", "xls/biff5-excel95.xls", "xls/filepass-velvetsweatshop.xls"] {
+            let head = try Self.head(file)
+            #expect(FormatSniffer.check(fileName: "a.xls", head: head) == .ok("xls"), "\(file)")
+            // A legacy workbook renamed .xlsx is a mismatch, not a password-protected file.
+            #expect(FormatSniffer.check(fileName: "a.xlsx", head: head) == .mismatch(format: "xlsx"), "\(file)")
+        }
+        #expect(FormatSniffer.check(fileName: "a.xlsx", head: try Self.head("xlsx/backslash-entry-names.xlsx")) == .ok("xlsx"))
+    }
+}
