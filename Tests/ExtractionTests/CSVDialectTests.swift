@@ -38,6 +38,12 @@ import Testing
         #expect(try Self.inspect(text).dialect?.commentPrefix == nil)
     }
 
+    @Test func aHeaderMuchShorterThanTheRowsIsNotPreamble() throws {
+        let text = Array("sku,price\nA-1,2.50,x,y,z\nA-2,3.10,x,y,z\nA-3,4.00,x,y,z\n".utf8)
+        #expect(try Self.read(text).map(\.0) == [1, 2, 3, 4])
+        #expect(try Self.inspect(text).dialect?.preambleLines == 0)
+    }
+
     @Test func timesDoNotMakeColonTheDelimiter() throws {
         let text = Array("id,time,name\n1,12:30:00,foo\n2,13:45:10,bar\n3,08:05:59,baz\n".utf8)
         #expect(try Self.inspect(text).dialect?.delimiter == ",")

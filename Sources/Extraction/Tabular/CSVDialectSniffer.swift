@@ -6,9 +6,10 @@
 /// fields better) times the *type score* (share of cells that read as a typed value, see ``CSVCellTypes``).
 /// Candidates that parse the sample identically count once; the earliest in candidate order wins ties.
 ///
-/// Lines of prose before the table (a title, "exported on …") would look like one-field rows: leading rows with
-/// at most half the modal field count (and at most 20 of them) are the *preamble*, left out of the score and
-/// reported so the reader can skip them. Rows after the table (footnotes) are kept: they are rows of the file.
+/// Lines of prose before the table (a title, "exported on …") parse as one-field rows: when the table has two or
+/// more fields, leading one-field rows (at most 20, fewer than half the sample) are the *preamble*, left out of the
+/// score and reported so the reader can skip them. A leading row with several fields is never preamble — a header
+/// shorter than the data stays a row. Rows after the table (footnotes) are kept: they are rows of the file.
 enum CSVDialectSniffer {
     /// Delimiter candidates, in tie-break order.
     static let delimiters: [UInt8] = Array(",;\t|:~ ".utf8)
@@ -101,7 +102,7 @@ enum CSVDialectSniffer {
         let modal = frequency.max { ($0.value, $0.key) < ($1.value, $1.key) }?.key ?? 1
         var preamble = 0
         if modal > 1 {
-            while preamble < min(maxPreambleRows, rows.count / 2) && widths[preamble] <= modal / 2 { preamble += 1 }
+            while preamble < min(maxPreambleRows, rows.count / 2) && widths[preamble] == 1 { preamble += 1 }
         }
         let table = rows[preamble...]
         var patterns: [Int: Int] = [:]
