@@ -37,6 +37,8 @@ public struct CSVParser: Sendable {
     private var fieldEnds: [Int] = []
     private var state: State = .fieldStart
     private var quotedInRecord = false
+    /// `dialect.trimSpaces`, kept apart from the optionals of `dialect` for `endField`.
+    private let trimsSpaces: Bool
     /// `record.count` when the last quoted section closed: trimming never cuts into quoted text.
     private var quotedEnd = 0
     /// Records completed so far, blank and comment lines included.
@@ -48,6 +50,7 @@ public struct CSVParser: Sendable {
         decoding: FieldDecoding = .utf8OrWindows1252
     ) {
         self.dialect = dialect
+        self.trimsSpaces = dialect.trimSpaces
         self.maxRecordBytes = maxRecordBytes
         self.maxFields = maxFields
         self.decoding = decoding
@@ -74,6 +77,7 @@ public struct CSVParser: Sendable {
         let backslash = dialect.escape == .backslash, esc = UInt8(ascii: "\\")
         let trims = dialect.trimSpaces, space = UInt8(ascii: " ")
         let commenting = dialect.commentPrefix != nil, commentByte = dialect.commentPrefix ?? 0
+        let padOrComment = trims || commenting
         let lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
         var i = 0
         while i < n {
@@ -87,6 +91,8 @@ public struct CSVParser: Sendable {
                     state = .quoted
                     quotedInRecord = true
                     i += 1
+                } else if !padOrComment {
+                    state = .unquoted
                 } else if trims && b == space {
                     i += 1
                 } else if commenting && b == commentByte && fieldEnds.isEmpty && record.isEmpty {
@@ -251,7 +257,7 @@ public struct CSVParser: Sendable {
         if fieldEnds.count >= maxFields {
             throw JobError.tooManyColumns(fieldEnds.count + 1, limit: maxFields, row: recordNumber + 1)
         }
-        if dialect.trimSpaces {
+        if trimsSpaces {
             let floor = max(fieldEnds.last ?? 0, quotedEnd)
             while record.count > floor && record[record.count - 1] == UInt8(ascii: " ") { record.removeLast() }
         }
