@@ -113,6 +113,34 @@ import Testing
         }
     }
 
+    /// Mutated corpus files (FuzzTests' mutator, with backslashes, quotes, `#` and spaces among the inserted bytes):
+    /// the probe always decides, and the reader in the probed dialect either reads every row or fails with a
+    /// `JobError`, with the same rows whatever the chunking.
+    @Test func mutatedFilesAreProbedAndReadOrRefused() throws {
+        let folder = CSVDialectCorpusTests.folder
+        let seeds = try Self.corpusFiles.map { Array(try Data(contentsOf: folder.appendingPathComponent($0))) }
+        var rng = FuzzTests.Rng(state: 0x5DEE_CE66_D1CE_5EED)
+        var read = 0
+        for i in 0..<FuzzTests.iterations {
+            var input = FuzzTests.mutate(seeds[i % seeds.count], &rng)
+            for b in Array("\\'\"# |".utf8) where rng.below(4) == 0 { input.insert(b, at: rng.below(input.count + 1)) }
+            let encoding = TextEncodingDetector.detect(input, isWholeFile: true, hint: .auto)
+            let sniffed = CSVDialectSniffer.sniff(Array(input.dropFirst(encoding.bomLength)), isWholeFile: true)
+            #expect((0...1).contains(sniffed.confidence))
+            do {
+                let whole = try parse(input, sniffed.dialect, split: nil)
+                #expect(try parse(input, sniffed.dialect, split: input.count / 2) == whole)
+                read += 1
+            } catch is JobError {}
+        }
+        #expect(read > FuzzTests.iterations / 2)
+    }
+
+    static let corpusFiles = [
+        "backslash_escape.csv", "comment_lines.csv", "preamble_footnotes.csv", "single_quote.csv", "space_aligned.csv",
+        "comma_space_delimiter.csv", "windows1252.csv", "utf16le_nobom.csv",
+    ]
+
     private func parse(_ text: [UInt8], _ dialect: CSVDialect, split: Int?) throws -> [[String]] {
         var parser = CSVParser(dialect: dialect)
         var rows: [[String]] = []
