@@ -138,6 +138,17 @@ import Testing
                 ["C-301", "say \"hi\"", "9.90", "11", "2024-03-10"],
             ]),
         Case(
+            "backslash_unquoted.csv", encoding: "utf-8", delimiter: ",", quote: "\"", escape: "backslash", lineTerminator: "lf", trims: false,
+            comment: nil, preamble: 0,
+            numbers: [1, 2, 3, 4, 5],
+            rows: [
+                ["sku", "name", "price", "qty", "updated"],
+                ["A-100", "Garden shears", "12.90", "40", "2024-03-01"],
+                ["A-101", "Rose pruner", "15.50", "25", "2024-03-02"],
+                ["C-300", "Spade, steel", "21.00", "3", "2024-03-09"],
+                ["C-301", "Rake, wide, 16 tines", "9.90", "11", "2024-03-10"],
+            ]),
+        Case(
             "cr_only.csv", encoding: "utf-8", delimiter: ",", quote: "\"", escape: "double", lineTerminator: "cr", trims: false, comment: nil,
             preamble: 0,
             numbers: [1, 2, 3, 4, 5, 6],

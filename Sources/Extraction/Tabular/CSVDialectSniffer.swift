@@ -62,7 +62,10 @@ enum CSVDialectSniffer {
             let trims = d == UInt8(ascii: " ") || isSpacePadded(text, delimiter: d)
             for q in quotes {
                 var escapes: [CSVDialect.Escape] = [.double]
-                if let q, contains(text, [UInt8(ascii: "\\"), q]) { escapes.append(.backslash) }
+                // A backslash before a quote (`\"`) or the delimiter (`\,`, unquoted exports) makes it a candidate.
+                if contains(text, [UInt8(ascii: "\\"), q ?? d]) || contains(text, [UInt8(ascii: "\\"), d]) {
+                    escapes.append(.backslash)
+                }
                 for e in escapes {
                     let dialect = CSVDialect(delimiter: d, quote: q, escape: e, trimSpaces: trims)
                     guard let candidate = score(dialect, text, complete: complete) else { continue }

@@ -70,6 +70,11 @@ write("backslash_escape.csv", dialect_text(escaped, escapechar="\\", doublequote
                                            lineterminator="\n"))
 entry("backslash_escape.csv", "csv-escape-backslash", escapechar="\\", doublequote=False)
 
+# Backslash before the delimiter, no quoting at all (what MySQL's SELECT … INTO OUTFILE and some exports write).
+unquoted = ROWS[:3] + [["C-300", "Spade, steel", "21.00", "3", "2024-03-09"], ["C-301", "Rake, wide, 16 tines", "9.90", "11", "2024-03-10"]]
+write("backslash_unquoted.csv", dialect_text(unquoted, escapechar="\\", quoting=csv.QUOTE_NONE, lineterminator="\n"))
+entry("backslash_unquoted.csv", "csv-escape-backslash-unquoted", escapechar="\\", doublequote=False)
+
 # Line terminators.
 write("cr_only.csv", dialect_text(ROWS + [["C-300", "Spade\rsteel", "21.00", "3", "2024-03-09"]], lineterminator="\r"))
 entry("cr_only.csv", "csv-line-terminator-cr")
