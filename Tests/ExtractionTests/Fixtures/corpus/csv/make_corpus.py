@@ -123,11 +123,12 @@ entry("utf16be_nobom.csv", "csv-encoding-utf-16be-no-bom", encoding="utf-16be", 
 write("utf8_bom.csv", "\ufeff" + dialect_text(utf16, delimiter=";", lineterminator="\r\n"))
 entry("utf8_bom.csv", "csv-encoding-utf-8-bom", delimiter=";")
 
-# From a public CSV test suite: csv-spectrum's CR-only file (its stored copy showed the text, the CRs are restored
-# as in the upstream file's name and its JSON expectation).
+# From a public CSV test suite: csv-spectrum's CR-only file. The copy the search tool returned showed the text without
+# its CR bytes; they are restored as upstream's json/newlines_cr.json expects ("Once upon \ra time"), and the result
+# has upstream's length (42 characters).
 write("spectrum_newlines_cr.csv", 'a,b,c\r1,2,3\r"Once upon \ra time",5,6\r7,8,9\r')
 entry("spectrum_newlines_cr.csv", "csv-line-terminator-cr-quoted",
-      origin="csv-spectrum (github.com/max-mapper/csv-spectrum) csvs/newlines_cr.csv at 620e9b1a21bc692de47c0fa669e4de245841c248, CR line breaks as upstream",
+      origin="csv-spectrum (github.com/max-mapper/csv-spectrum) csvs/newlines_cr.csv at 620e9b1a21bc692de47c0fa669e4de245841c248, CR bytes restored per upstream json/newlines_cr.json (42 bytes, as upstream)",
       license="BSD-2-Clause (csv-spectrum, Max Ogden)")
 
 with open(os.path.join(here, "MANIFEST.json"), "w") as f:
