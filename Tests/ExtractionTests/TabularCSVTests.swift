@@ -47,7 +47,7 @@ import Testing
     @Test func semicolonSniffed() throws {
         let rows = try TabularFixture.rows(.csv, TabularFixture.path("semicolon.csv"))
         #expect(rows.map(\.1) == [["name", "price", "note"], ["Widget", "12,50", "ok"], ["Gadget", "3,10", "a;b"]])
-        #expect(CSVDelimiterSniffer.sniff(Array("a|b|c\n1|2|3\n".utf8).withUnsafeBufferPointer { $0 }, sampleIsWholeFile: true) == UInt8(ascii: "|"))
+        #expect(CSVDialectSniffer.sniff(Array("a|b|c\n1|2|3\n".utf8), isWholeFile: true).dialect.delimiter == UInt8(ascii: "|"))
     }
 
     @Test func invalidUTF8FieldIsDecodedAsWindows1252() throws {

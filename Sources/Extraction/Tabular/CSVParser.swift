@@ -6,19 +6,26 @@ import Models
     import Darwin
 #endif
 
-/// A push-style, byte-level RFC 4180 parser: feed it chunks of UTF-8 (or single-byte) text, get records.
+/// A push-style, byte-level parser of delimited text in any ``CSVDialect``: feed it chunks of UTF-8 (or
+/// single-byte) text, get records. The default dialect is RFC 4180.
 ///
-/// - Quoted fields may hold delimiters, `""` escapes and line breaks; records end at CRLF, LF or CR.
-/// - Lenient where RFC 4180 is silent: a quote inside an unquoted field is literal; text after a
-///   closing quote is kept. An unterminated quote at end of input is `.malformedFile`.
-/// - Blank lines are counted (record numbers stay physical) but not delivered.
+/// - Quoted fields may hold delimiters, escaped quotes (`""`, or `\"` in the backslash dialect) and line
+///   breaks; records end at CRLF, LF or CR, and one file may mix them.
+/// - Lenient where RFC 4180 is silent (as Python's `csv` module): a quote inside an unquoted field is literal;
+///   text after a closing quote is kept. An unterminated quote at end of input is `.malformedFile`.
+/// - Blank lines and comment lines are counted (record numbers stay physical) but not delivered.
+/// - Space-padded dialects (`trimSpaces`) drop spaces around unquoted fields, never inside quotes.
 /// - Memory is bounded: a record whose bytes exceed `maxRecordBytes`, or whose field count exceeds
 ///   `maxFields`, throws `.rowTooLong` as soon as the limit is crossed.
 public struct CSVParser: Sendable {
-    private enum State: UInt8 { case fieldStart, unquoted, quoted, quoteInQuoted, afterCR }
+    private enum State: UInt8 {
+        case fieldStart, unquoted, quoted, quoteInQuoted, afterCR, escapedInUnquoted, escapedInQuoted, comment
+    }
 
+    /// How the text is written.
+    public let dialect: CSVDialect
     /// The field separator byte.
-    public let delimiter: UInt8
+    public var delimiter: UInt8 { dialect.delimiter }
     /// Largest record, in bytes.
     public let maxRecordBytes: Int
     /// Most fields in a record.
@@ -30,15 +37,20 @@ public struct CSVParser: Sendable {
     private var fieldEnds: [Int] = []
     private var state: State = .fieldStart
     private var quotedInRecord = false
-    /// Records completed so far, blank lines included.
+    /// `dialect.trimSpaces`, kept apart from the optionals of `dialect` for `endField`.
+    private let trimsSpaces: Bool
+    /// `record.count` when the last quoted section closed: trimming never cuts into quoted text.
+    private var quotedEnd = 0
+    /// Records completed so far, blank and comment lines included.
     public private(set) var recordNumber = 0
 
-    /// Creates a parser.
+    /// Creates a parser for `dialect`.
     public init(
-        delimiter: UInt8 = UInt8(ascii: ","), maxRecordBytes: Int = 1 << 20, maxFields: Int = 1000,
+        dialect: CSVDialect, maxRecordBytes: Int = 1 << 20, maxFields: Int = 1000,
         decoding: FieldDecoding = .utf8OrWindows1252
     ) {
-        self.delimiter = delimiter
+        self.dialect = dialect
+        self.trimsSpaces = dialect.trimSpaces
         self.maxRecordBytes = maxRecordBytes
         self.maxFields = maxFields
         self.decoding = decoding
@@ -46,12 +58,27 @@ public struct CSVParser: Sendable {
         fieldEnds.reserveCapacity(64)
     }
 
+    /// Creates an RFC 4180 parser with another delimiter.
+    public init(
+        delimiter: UInt8 = UInt8(ascii: ","), maxRecordBytes: Int = 1 << 20, maxFields: Int = 1000,
+        decoding: FieldDecoding = .utf8OrWindows1252
+    ) {
+        self.init(
+            dialect: CSVDialect(delimiter: delimiter), maxRecordBytes: maxRecordBytes, maxFields: maxFields,
+            decoding: decoding)
+    }
+
     /// Parses `bytes`, calling `onRecord(recordNumber, fields)` for each complete non-blank record.
     public mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>, onRecord: (_ recordNumber: Int, _ fields: [String]) throws -> Void) throws {
         guard let base = bytes.baseAddress else { return }
         let n = bytes.count
-        let delim = delimiter
-        let quote = UInt8(ascii: "\""), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+        let delim = dialect.delimiter
+        let quoting = dialect.quote != nil, quote = dialect.quote ?? 0
+        let backslash = dialect.escape == .backslash, esc = UInt8(ascii: "\\")
+        let trims = dialect.trimSpaces, space = UInt8(ascii: " ")
+        let commenting = dialect.commentPrefix != nil, commentByte = dialect.commentPrefix ?? 0
+        let padOrComment = trims || commenting
+        let lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
         var i = 0
         while i < n {
             switch state {
@@ -59,24 +86,44 @@ public struct CSVParser: Sendable {
                 state = .fieldStart
                 if base[i] == lf { i += 1 }
             case .fieldStart:
-                if base[i] == quote {
+                let b = base[i]
+                if b == quote && quoting {
                     state = .quoted
                     quotedInRecord = true
+                    i += 1
+                } else if !padOrComment {
+                    state = .unquoted
+                } else if trims && b == space {
+                    i += 1
+                } else if commenting && b == commentByte && fieldEnds.isEmpty && record.isEmpty {
+                    state = .comment
                     i += 1
                 } else {
                     state = .unquoted
                 }
             case .unquoted:
                 let start = i
-                while i < n {
-                    let b = base[i]
-                    if b == delim || b == lf || b == cr { break }
-                    i += 1
+                if backslash {
+                    while i < n {
+                        let b = base[i]
+                        if b == delim || b == lf || b == cr || b == esc { break }
+                        i += 1
+                    }
+                } else {
+                    while i < n {
+                        let b = base[i]
+                        if b == delim || b == lf || b == cr { break }
+                        i += 1
+                    }
                 }
                 if i > start { try append(base + start, i - start) }
                 if i == n { break }
                 let b = base[i]
                 i += 1
+                if backslash && b == esc {
+                    state = .escapedInUnquoted
+                    continue
+                }
                 try endField()
                 if b == delim {
                     state = .fieldStart
@@ -85,19 +132,24 @@ public struct CSVParser: Sendable {
                     state = b == cr ? .afterCR : .fieldStart
                 }
             case .quoted:
-                let start = i
-                if let hit = memchr(base + i, Int32(quote), n - i) {
-                    i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                    if i > start { try append(base + start, i - start) }
-                    i += 1
-                    state = .quoteInQuoted
+                if backslash {
+                    try scanQuotedWithBackslash(base, n, &i, quote: quote, esc: esc)
                 } else {
-                    try append(base + start, n - start)
-                    i = n
+                    let start = i
+                    if let hit = memchr(base + i, Int32(quote), n - i) {
+                        i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                        if i > start { try append(base + start, i - start) }
+                        i += 1
+                        state = .quoteInQuoted
+                        quotedEnd = record.count
+                    } else {
+                        try append(base + start, n - start)
+                        i = n
+                    }
                 }
             case .quoteInQuoted:
                 let b = base[i]
-                if b == quote {
+                if b == quote && !backslash {
                     try append(base + i, 1)
                     i += 1
                     state = .quoted
@@ -113,7 +165,37 @@ public struct CSVParser: Sendable {
                 } else {
                     state = .unquoted
                 }
+            case .escapedInUnquoted, .escapedInQuoted:
+                try append(base + i, 1)
+                i += 1
+                state = state == .escapedInQuoted ? .quoted : .unquoted
+            case .comment:
+                while i < n && base[i] != lf && base[i] != cr { i += 1 }
+                if i == n { break }
+                let b = base[i]
+                i += 1
+                recordNumber += 1
+                state = b == cr ? .afterCR : .fieldStart
             }
+        }
+    }
+
+    /// Inside a quoted field of the backslash dialect: copies text up to the closing quote or a backslash.
+    @inline(__always)
+    private mutating func scanQuotedWithBackslash(
+        _ base: UnsafePointer<UInt8>, _ n: Int, _ i: inout Int, quote: UInt8, esc: UInt8
+    ) throws {
+        let start = i
+        while i < n && base[i] != quote && base[i] != esc { i += 1 }
+        if i > start { try append(base + start, i - start) }
+        if i == n { return }
+        let b = base[i]
+        i += 1
+        if b == esc {
+            state = .escapedInQuoted
+        } else {
+            state = .quoteInQuoted
+            quotedEnd = record.count
         }
     }
 
@@ -125,18 +207,21 @@ public struct CSVParser: Sendable {
     /// Ends the input: flushes a last record without a trailing line break.
     public mutating func finish(onRecord: (_ recordNumber: Int, _ fields: [String]) throws -> Void) throws {
         switch state {
-        case .quoted:
+        case .quoted, .escapedInQuoted:
             throw JobError(
                 .malformedFile, "unterminated quoted field in record \(recordNumber + 1)",
                 details: ["row": String(recordNumber + 1), "column": String(fieldEnds.count + 1)])
         case .afterCR:
+            state = .fieldStart
+        case .comment:
+            recordNumber += 1
             state = .fieldStart
         case .fieldStart:
             if !fieldEnds.isEmpty {
                 try endField()
                 try endRecord(onRecord)
             }
-        case .unquoted, .quoteInQuoted:
+        case .unquoted, .quoteInQuoted, .escapedInUnquoted:
             try endField()
             try endRecord(onRecord)
             state = .fieldStart
@@ -145,7 +230,12 @@ public struct CSVParser: Sendable {
 
     /// Parses a whole in-memory text (for tests and small inputs).
     public static func parse(_ text: String, delimiter: UInt8 = UInt8(ascii: ",")) throws -> [[String]] {
-        var parser = CSVParser(delimiter: delimiter)
+        try parse(text, dialect: CSVDialect(delimiter: delimiter))
+    }
+
+    /// Parses a whole in-memory text in `dialect` (for tests and small inputs).
+    public static func parse(_ text: String, dialect: CSVDialect) throws -> [[String]] {
+        var parser = CSVParser(dialect: dialect)
         var rows: [[String]] = []
         try parser.feed(Array(text.utf8)) { _, f in rows.append(f) }
         try parser.finish { _, f in rows.append(f) }
@@ -167,6 +257,10 @@ public struct CSVParser: Sendable {
         if fieldEnds.count >= maxFields {
             throw JobError.tooManyColumns(fieldEnds.count + 1, limit: maxFields, row: recordNumber + 1)
         }
+        if trimsSpaces {
+            let floor = max(fieldEnds.last ?? 0, quotedEnd)
+            while record.count > floor && record[record.count - 1] == UInt8(ascii: " ") { record.removeLast() }
+        }
         fieldEnds.append(record.count)
     }
 
@@ -176,6 +270,7 @@ public struct CSVParser: Sendable {
             record.removeAll(keepingCapacity: true)
             fieldEnds.removeAll(keepingCapacity: true)
             quotedInRecord = false
+            quotedEnd = 0
         }
         if fieldEnds.count == 1 && record.isEmpty && !quotedInRecord { return }
         var fields: [String] = []

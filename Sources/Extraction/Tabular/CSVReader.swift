@@ -2,9 +2,15 @@ import Models
 
 /// Streams a CSV/TSV/text file in 256 KB chunks through `CSVParser`.
 ///
-/// Encoding: a UTF-8 BOM is skipped; a UTF-16 LE/BE BOM (or the matching hint) transcodes to UTF-8 while
-/// streaming; otherwise each field is UTF-8 when valid, else Windows-1252.
-/// Delimiter: `options.delimiter`, else the reader's default (tab for TSV), else sniffed from the first 64 KB.
+/// Before the first row it probes the first chunk (see ``CSVProbe``): the encoding (BOM, BOM-less UTF-16,
+/// UTF-8, Windows-1252 / Latin-1; `options.encoding` overrides) and the dialect (delimiter — `options.delimiter`,
+/// else the reader's default such as tab for TSV, else sniffed —, quote, escape, space padding, comment lines).
+///
+/// What is delivered: every field of every row, whatever the header's width (ragged rows and trailing
+/// delimiters included). Not delivered: blank lines, comment lines, and the preamble — lines of prose before
+/// the table that the sniffer found (a title, "exported on …"); all of them keep counting, so row numbers stay
+/// physical and the first delivered row number shows how many were skipped. Lines after the table (footnotes)
+/// are delivered as ordinary rows, so nothing after the header is lost silently.
 public struct CSVReader: EscapingTabularReader {
     /// Source path.
     public let path: String
@@ -20,6 +26,14 @@ public struct CSVReader: EscapingTabularReader {
         self.defaultDelimiter = defaultDelimiter
     }
 
+    /// The encoding and dialect found in the first 256 KB, without reading the rest.
+    public func inspect(limits: ExtractionLimits) throws -> TabularSourceInfo {
+        let file = try ChunkedFile(path: path)
+        try file.checkSize(limits)
+        let probe = CSVProbe(head: Array(try file.next()), isWholeFile: file.offset >= file.size, reader: self)
+        return probe.info
+    }
+
     func run(
         limits: ExtractionLimits,
         isCancelled: @escaping @Sendable () -> Bool,
@@ -32,68 +46,77 @@ public struct CSVReader: EscapingTabularReader {
         try gate.checkCancelled()
 
         var chunk = try file.next()
-        // Encoding from BOM / hint.
-        var hint = options.encoding ?? .auto
-        var skip = 0
-        if chunk.count >= 3 && chunk[0] == 0xEF && chunk[1] == 0xBB && chunk[2] == 0xBF {
-            skip = 3
-            if hint == .auto { hint = .utf8 }
-        } else if chunk.count >= 2 && chunk[0] == 0xFF && chunk[1] == 0xFE {
-            if hint == .auto || hint == .utf16LE { hint = .utf16LE; skip = 2 }
-        } else if chunk.count >= 2 && chunk[0] == 0xFE && chunk[1] == 0xFF {
-            if hint == .auto || hint == .utf16BE { hint = .utf16BE; skip = 2 }
-        }
-        var transcoder: UTF16StreamTranscoder?
-        let decoding: FieldDecoding
-        switch hint {
-        case .auto: decoding = .utf8OrWindows1252
-        case .utf8: decoding = .utf8OrWindows1252  // BOM says UTF-8, but stay tolerant of stray CP1252 bytes
-        case .windows1252: decoding = .windows1252
-        case .utf16LE: decoding = .utf8; transcoder = UTF16StreamTranscoder(bigEndian: false)
-        case .utf16BE: decoding = .utf8; transcoder = UTF16StreamTranscoder(bigEndian: true)
-        }
+        let probe = CSVProbe(head: Array(chunk), isWholeFile: file.offset >= file.size, reader: self)
+        var transcoder = probe.encoding.isUTF16 ? UTF16StreamTranscoder(bigEndian: probe.encoding.kind == .utf16BE) : nil
         var utf8Buffer: [UInt8] = []
+        var parser = CSVParser(
+            dialect: probe.sniffed.dialect, maxRecordBytes: limits.maxRowBytes, maxFields: limits.maxColumns,
+            decoding: probe.encoding.decoding)
+        let preamble = probe.sniffed.preambleRecords
 
-        var parser: CSVParser?
         func deliver(_ number: Int, _ fields: [String]) throws {
+            if number <= preamble { return }
             try gate.admit(rowNumber: number)
             try onRow(number, fields)
         }
-        func process(_ raw: UnsafeBufferPointer<UInt8>, isLast: Bool) throws {
+        func process(_ raw: UnsafeBufferPointer<UInt8>) throws {
             if var t = transcoder {
                 t.transcode(raw, into: &utf8Buffer)
                 transcoder = t
-                try utf8Buffer.withUnsafeBufferPointer { try parse($0, isLast: isLast) }
+                try utf8Buffer.withUnsafeBufferPointer { try parser.feed($0, onRecord: deliver) }
             } else {
-                try parse(raw, isLast: isLast)
+                try parser.feed(raw, onRecord: deliver)
             }
-        }
-        func parse(_ bytes: UnsafeBufferPointer<UInt8>, isLast: Bool) throws {
-            if parser == nil {
-                let delimiter =
-                    options.delimiter ?? defaultDelimiter
-                    ?? CSVDelimiterSniffer.sniff(bytes, sampleIsWholeFile: isLast) ?? UInt8(ascii: ",")
-                parser = CSVParser(
-                    delimiter: delimiter, maxRecordBytes: limits.maxRowBytes,
-                    maxFields: limits.maxColumns, decoding: decoding)
-            }
-            try parser?.feed(bytes, onRecord: deliver)
         }
 
         var first = true
         while !chunk.isEmpty {
             try gate.checkCancelled()
-            let body = first ? UnsafeBufferPointer(rebasing: chunk[skip...]) : chunk
+            let skip = first ? min(probe.encoding.bomLength, chunk.count) : 0
             first = false
-            try process(body, isLast: file.offset >= file.size)
+            try process(UnsafeBufferPointer(rebasing: chunk[skip...]))
             progress(file.offset)
             chunk = try file.next()
         }
         if var t = transcoder {
             t.finish(into: &utf8Buffer)
-            if !utf8Buffer.isEmpty { try utf8Buffer.withUnsafeBufferPointer { try parse($0, isLast: true) } }
+            if !utf8Buffer.isEmpty { try utf8Buffer.withUnsafeBufferPointer { try parser.feed($0, onRecord: deliver) } }
         }
-        try parser?.finish(onRecord: deliver)
+        try parser.finish(onRecord: deliver)
         progress(file.offset)
+    }
+}
+
+/// What ``CSVReader`` learns from the first chunk of its file: the encoding, then the dialect sniffed from the
+/// decoded text. `run` and `inspect` both go through it, so the summary reports exactly what was read.
+struct CSVProbe {
+    let encoding: TextEncodingDetector.Detected
+    let sniffed: CSVDialectSniffer.Result
+    let delimiterGiven: Bool
+
+    init(head: [UInt8], isWholeFile: Bool, reader: CSVReader) {
+        encoding = TextEncodingDetector.detect(head, isWholeFile: isWholeFile, hint: reader.options.encoding ?? .auto)
+        var body = Array(head.dropFirst(encoding.bomLength))
+        if encoding.isUTF16 {
+            var transcoder = UTF16StreamTranscoder(bigEndian: encoding.kind == .utf16BE)
+            var utf8: [UInt8] = []
+            let raw = Array(body.prefix(2 * CSVDialectSniffer.sampleBytes))
+            raw.withUnsafeBufferPointer { transcoder.transcode($0, into: &utf8) }
+            body = utf8
+        }
+        let fixed = reader.options.delimiter ?? reader.defaultDelimiter
+        delimiterGiven = fixed != nil
+        sniffed = CSVDialectSniffer.sniff(body, isWholeFile: isWholeFile, delimiter: fixed)
+    }
+
+    /// The report for ``TabularSourceInfo``.
+    var info: TabularSourceInfo {
+        let d = sniffed.dialect
+        let report = CSVDialectReport(
+            delimiter: sniffed.delimiterText, quote: d.quote.map { String(UnicodeScalar($0)) },
+            escape: d.escape.rawValue, lineTerminator: sniffed.lineTerminator,
+            commentPrefix: d.commentPrefix.map { String(UnicodeScalar($0)) }, trimsSpaces: d.trimSpaces,
+            sniffed: !delimiterGiven, confidence: sniffed.confidence, preambleLines: sniffed.preambleRecords)
+        return TabularSourceInfo(encoding: encoding.name, dialect: report)
     }
 }

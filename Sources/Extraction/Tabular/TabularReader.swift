@@ -34,14 +34,16 @@ public enum SheetSelector: Sendable, Hashable {
     case index(Int)
 }
 
-/// Text encoding of a delimited file; `.auto` sniffs BOMs and falls back to Windows-1252 per field.
+/// Text encoding of a delimited file; `.auto` detects it (BOM, UTF-16 NUL pattern, UTF-8 validity, else
+/// Windows-1252 / Latin-1), see `TextEncodingDetector`.
 public enum TextEncodingHint: String, Sendable, Hashable, Codable {
-    case auto, utf8, utf16LE, utf16BE, windows1252
+    case auto, utf8, utf16LE, utf16BE, windows1252, latin1
 }
 
 /// Reader options chosen by the job (all optional).
 public struct TabularOptions: Sendable, Hashable {
-    /// Field delimiter byte for CSV/TSV; `nil` sniffs (`,` `;` `\t` `|`) for CSV and uses tab for TSV.
+    /// Field delimiter byte for CSV/TSV; `nil` sniffs it (see `CSVDialectSniffer`) for CSV and uses tab for TSV.
+    /// Quote, escape, space padding, comments and preamble are sniffed either way.
     public var delimiter: UInt8?
     /// Worksheet for XLSX/XLS; `nil` reads the first sheet.
     public var sheet: SheetSelector?

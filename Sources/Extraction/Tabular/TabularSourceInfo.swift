@@ -40,11 +40,15 @@ public struct CSVDialectReport: Sendable, Hashable, Codable {
     public var sniffed: Bool
     /// Confidence of the sniffed choice in 0…1 (1 when given).
     public var confidence: Double
+    /// Lines of prose before the table (a title, "exported on …") that were skipped; row numbers stay
+    /// physical, so the first row delivered is numbered after them. 0 when none.
+    public var preambleLines: Int
 
     /// Creates a dialect report.
     public init(
         delimiter: String, quote: String? = "\"", escape: String = "double", lineTerminator: String = "lf",
-        commentPrefix: String? = nil, trimsSpaces: Bool = false, sniffed: Bool = true, confidence: Double = 1
+        commentPrefix: String? = nil, trimsSpaces: Bool = false, sniffed: Bool = true, confidence: Double = 1,
+        preambleLines: Int = 0
     ) {
         self.delimiter = delimiter
         self.quote = quote
@@ -54,11 +58,13 @@ public struct CSVDialectReport: Sendable, Hashable, Codable {
         self.trimsSpaces = trimsSpaces
         self.sniffed = sniffed
         self.confidence = confidence
+        self.preambleLines = preambleLines
     }
 
     enum CodingKeys: String, CodingKey {
         case delimiter, quote, escape, sniffed, confidence
         case lineTerminator = "line_terminator", commentPrefix = "comment_prefix", trimsSpaces = "trims_spaces"
+        case preambleLines = "preamble_lines"
     }
 }
 

@@ -6,6 +6,8 @@ public enum FieldDecoding: Sendable, Hashable {
     case utf8
     /// Always Windows-1252.
     case windows1252
+    /// Always Latin-1 (ISO-8859-1): each byte is the code point of the same value.
+    case latin1
 
     @inline(__always)
     static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -27,6 +29,11 @@ public enum FieldDecoding: Sendable, Hashable {
             return String(decoding: bytes, as: UTF8.self)
         case .windows1252:
             return Windows1252.decode(bytes)
+        case .latin1:
+            var scalars = String.UnicodeScalarView()
+            scalars.reserveCapacity(bytes.count)
+            for b in bytes { scalars.append(Unicode.Scalar(b)) }
+            return String(scalars)
         }
     }
 }
