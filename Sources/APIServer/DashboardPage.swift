@@ -19,7 +19,7 @@ enum DashboardPage {
         .s-critical,.s-unhealthy,.s-dead_lettered,.s-failed{background:#fbd5d5;color:#8a1c1c}
         #jobs-table{background:#fff;border:1px solid #ddd;width:100%;max-width:1200px}
         code{font-size:12px}#msg{color:#666}
-        #preview-rows{background:#fff;border:1px solid #ddd;font-size:13px}#preview-rows th{background:#f0f0f0}
+        #preview{margin-bottom:1.5em}#preview-rows{background:#fff;border:1px solid #ddd;font-size:13px}#preview-rows th{background:#f0f0f0}
         #preview-rows .extra{background:#fff4e0}.rownum{color:#888;font-variant-numeric:tabular-nums}
         .preview-meta{display:flex;flex-wrap:wrap;gap:1em;margin-bottom:.8em}
         </style></head>
