@@ -87,6 +87,15 @@ import Testing
         #expect(HeaderDetector.choose(rows: []) == HeaderDetector.Choice(index: 0, confidence: 0))
     }
 
+    /// Thirty rows of a thousand text cells each (the column limit): detection stays well under a second.
+    @Test func aWideSheetIsScoredQuickly() {
+        let header = (0..<1000).map { "Attribute \($0)" }
+        let rows = [header] + (0..<29).map { r in (0..<1000).map { "value \(r)-\($0) text" } }
+        let start = ContinuousClock.now
+        #expect(HeaderDetector.choose(rows: rows).index == 0)
+        #expect(ContinuousClock.now - start < .seconds(1), "\(ContinuousClock.now - start)")
+    }
+
     // MARK: HeaderLocator
 
     func locate(_ rows: [(Int, [String])], _ locator: HeaderLocator) -> [HeaderLocator.Event] {

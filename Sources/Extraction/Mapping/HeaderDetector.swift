@@ -128,9 +128,12 @@ public enum HeaderDetector {
                 kinds.append(.text)
                 texts += 1
                 if trimmed.hasSuffix(":") { colonLabels += 1 }
+                // Aliases are looked up in the first 64 text cells only (a loose match scans every alias): wide
+                // sheets stay cheap, and a header has shown its known labels by then.
+                guard texts <= 64 else { continue }
                 if FieldAliases.isKnown(trimmed) {
                     aliasScore += 1
-                } else if FieldAliases.containsKnown(trimmed) {
+                } else if trimmed.count <= 60, FieldAliases.containsKnown(trimmed) {
                     aliasScore += 0.5
                 }
             }
