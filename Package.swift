@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "APIServer",
             dependencies: [
-                "Postgres", "Queue", "Models", "Storage", "APIAuth", "QuarryLog", "JobConfig",
+                "Postgres", "Queue", "Models", "Storage", "APIAuth", "QuarryLog", "JobConfig", "Extraction",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,7 @@
 /// The operator dashboard at `/`: static HTML and JS, no build step, no CDN. The token stays in the browser
 /// (localStorage). `/?token=qk_…` or `/#token=qk_…` stores the token and then drops it from the address bar.
+/// A file uploaded from the page is previewed (`GET /api/uploads/:id/preview`): detected format, dialect and header
+/// row, the suggested mapping and the first rows; `#upload=<id>` (or `?upload=`) opens that preview directly.
 enum DashboardPage {
     static let html = """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Quarry</title>
@@ -17,6 +19,9 @@ enum DashboardPage {
         .s-critical,.s-unhealthy,.s-dead_lettered,.s-failed{background:#fbd5d5;color:#8a1c1c}
         #jobs-table{background:#fff;border:1px solid #ddd;width:100%;max-width:1200px}
         code{font-size:12px}#msg{color:#666}
+        #preview{margin-bottom:1.5em}#preview-rows{background:#fff;border:1px solid #ddd;font-size:13px}#preview-rows th{background:#f0f0f0}
+        #preview-rows .extra{background:#fff4e0}.rownum{color:#888;font-variant-numeric:tabular-nums}
+        .preview-meta{display:flex;flex-wrap:wrap;gap:1em;margin-bottom:.8em}
         </style></head>
         <body><h1>Quarry</h1>
         <p><input id="token" type="password" size="50" placeholder="API token (qk_…)" aria-label="API token"> <button onclick="save()">Use token</button> <span id="msg"></span></p>
@@ -26,6 +31,9 @@ enum DashboardPage {
         <div class="card"><h3>Health <span id="health-status" class="status">–</span></h3><div id="health">–</div></div>
         <div class="card"><h3>DLQ</h3><div id="dlq">–</div></div>
         </div>
+        <h3>Upload a file</h3>
+        <p><input id="upload-file" type="file" aria-label="file to upload"> <button onclick="uploadFile()">Upload and preview</button> <span id="upload-msg"></span></p>
+        <div id="preview"></div>
         <h3>Recent jobs</h3><table id="jobs-table"><thead><tr><th>job</th><th>kind</th><th>status</th><th>progress</th><th>step</th><th>error</th></tr></thead><tbody id="jobs"></tbody></table>
         <script>
         const $ = id => document.getElementById(id);
@@ -35,7 +43,8 @@ enum DashboardPage {
           const q = new URLSearchParams(location.search).get('token');
           const h = new URLSearchParams(location.hash.slice(1)).get('token');
           const t = (q || h || '').trim();
-          if (t) { localStorage.setItem('quarryToken', t); history.replaceState(null, '', location.pathname); }
+          const u = new URLSearchParams(location.search).get('upload') || new URLSearchParams(location.hash.slice(1)).get('upload');
+          if (t) { localStorage.setItem('quarryToken', t); history.replaceState(null, '', location.pathname + (u ? '#upload=' + encodeURIComponent(u) : '')); }
         })();
         let token = localStorage.getItem('quarryToken') || '';
         $('token').value = token;
@@ -90,6 +99,44 @@ enum DashboardPage {
             $('msg').textContent = 'updated ' + new Date().toLocaleTimeString();
           } catch(e) { $('msg').textContent = e.message; }
         }
+        async function uploadFile(){
+          const f = $('upload-file').files[0];
+          if (!f) { $('upload-msg').textContent = 'choose a file first'; return; }
+          $('upload-msg').textContent = 'uploading ' + f.name + '…';
+          try {
+            const r = await fetch('/api/uploads?filename=' + encodeURIComponent(f.name), {method:'POST', headers:{Authorization:'Bearer '+token}, body:f});
+            const j = await r.json(); if (!j.success) throw new Error(j.error.code + ': ' + j.error.message);
+            history.replaceState(null, '', location.pathname + '#upload=' + j.data.upload_id);
+            $('upload-msg').textContent = 'uploaded ' + f.name;
+            await showPreview(j.data.upload_id);
+          } catch(e) { $('upload-msg').textContent = e.message; }
+        }
+        const visible = d => ({'\\t':'tab', ' ':'space'})[d] ?? d;
+        async function showPreview(id){
+          let p;
+          try { p = await get('/api/uploads/' + encodeURIComponent(id) + '/preview?rows=20'); }
+          catch(e) { $('preview').innerHTML = `<p id="preview-error">${esc(e.message)}</p>`; return; }
+          const d = p.dialect;
+          const detected = {file: p.file_name, format: p.format, encoding: p.encoding, sheet: p.sheet, sheets: p.sheets,
+            delimiter: d ? visible(d.delimiter) : undefined, quote: d ? (d.quote ?? 'none') : undefined, escape: d ? d.escape : undefined,
+            'header row': p.header_row === undefined ? undefined : `${p.header_row} (confidence ${p.header_row_confidence})`};
+          const kv = Object.entries(detected).filter(([, v]) => v !== undefined && v !== null)
+            .map(([k, v]) => `<tr><td>${esc(k)}</td><td data-key="${esc(k)}">${esc(fmt(v))}</td></tr>`).join('');
+          const mapping = Object.entries(p.suggested_mapping || {}).sort((a, b) => a[1].column - b[1].column)
+            .map(([f, m]) => `<tr><td>${esc(f)}</td><td>${esc(m.header)} <span class="rownum">(${esc(m.confidence)})</span></td></tr>`).join('');
+          const header = p.header || [];
+          const width = Math.max(header.length, ...(p.rows || []).map(r => r.cells.length));
+          const th = ['<th>row</th>'];
+          for (let i = 0; i < width; i++) th.push(i < header.length ? `<th>${esc(header[i])}</th>` : `<th class="extra">column_${i + 1}</th>`);
+          const body = (p.rows || []).map(r => `<tr><td class="rownum">${r.row}</td>` + Array.from({length: width},
+            (_, i) => `<td${i >= header.length ? ' class="extra"' : ''}>${esc(r.cells[i] ?? '')}</td>`).join('') + '</tr>').join('');
+          $('preview').innerHTML = `<div class="preview-meta"><div class="card"><h3>Detected</h3><table class="kv" id="preview-detected">${kv}</table></div>`
+            + `<div class="card"><h3>Suggested mapping</h3><table class="kv" id="preview-mapping">${mapping || '<tr><td>no known headers</td></tr>'}</table></div></div>`
+            + `<table id="preview-rows"><thead><tr>${th.join('')}</tr></thead><tbody>${body}</tbody></table>`
+            + (p.truncated ? '<p class="rownum">first rows only</p>' : '');
+        }
+        const startUpload = new URLSearchParams(location.hash.slice(1)).get('upload') || new URLSearchParams(location.search).get('upload');
+        if (startUpload && token) showPreview(startUpload);
         refresh(); setInterval(refresh, 5000);
         </script></body></html>
         """

@@ -28,6 +28,7 @@ extension APIServer {
         add(.get, "/metrics", .metrics) { s, c in try await s.prometheus(c) }
         // Uploads
         add(.post, "/api/uploads", .member, timed: false) { s, c in try await s.upload(c) }
+        add(.get, "/api/uploads/:id/preview", .member, .ownOrg) { s, c in try await s.previewUpload(c) }
         // Jobs (seed 000)
         add(.post, "/api/extraction/jobs", .member) { s, c in try await s.createJob(c) }
         add(.get, "/api/extraction/jobs", .member) { s, c in try await s.listJobs(c) }

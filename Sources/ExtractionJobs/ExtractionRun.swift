@@ -114,6 +114,12 @@ struct ExtractionRun: Sendable {
         summary.duplicates = outcome.duplicates
         summary.setClassification(updated: classes.updated, unchanged: classes.unchanged)
         summary.headerRow = outcome.headerRow
+        summary.headerRowConfidence = outcome.headerRowConfidence
+        summary.extraCells = outcome.extraCells
+        summary.encoding = outcome.source.encoding
+        summary.dialect = outcome.source.dialect
+        summary.sheet = outcome.source.sheet
+        summary.sheets = outcome.source.sheets
         summary.issuesByCode = outcome.issueCounts
         summary.validationMode = config.validationMode.rawValue
         if let m = outcome.mapping {

@@ -1,3 +1,4 @@
+public import Extraction
 public import Foundation
 
 /// The summary of an extract job, stored in `extraction_results.summary` and `jobs.result` (seed 000's
@@ -19,7 +20,21 @@ public struct ExtractionSummary: Sendable, Codable, Hashable {
     public var new: Int?
     public var updated: Int?
     public var unchanged: Int?
+    /// The header's 1-based physical row (as `header_row` in the config).
     public var headerRow: Int?
+    /// 1 when `header_row` was given, else how sure the header detection was (0…1).
+    public var headerRowConfidence: Double?
+    /// Non-empty cells right of the header's last cell, summed over the rows (each row with any also carries
+    /// one `EXTRA_CELLS` warning, counted in `issues_by_code`).
+    public var extraCells: Int?
+    /// Text encoding of a delimited or JSON file, as the reader reports it.
+    public var encoding: String?
+    /// The dialect a delimited text file was read with.
+    public var dialect: CSVDialectReport?
+    /// The worksheet read, for workbooks.
+    public var sheet: String?
+    /// Every worksheet of a workbook, in order.
+    public var sheets: [String]?
     public var issuesByCode: [String: Int]?
     public var validationMode: String?
     /// Canonical field → the source header it was read from.
@@ -43,7 +58,9 @@ public struct ExtractionSummary: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case fileName = "file_name", format, sizeBytes = "size_bytes", sha256, cached, cachedFrom = "cached_from"
         case rowsTotal = "rows_total", rowsValid = "rows_valid", rowsInvalid = "rows_invalid", duplicates, new, updated, unchanged
-        case headerRow = "header_row", issuesByCode = "issues_by_code", validationMode = "validation_mode", mapping
+        case headerRow = "header_row", headerRowConfidence = "header_row_confidence", extraCells = "extra_cells"
+        case encoding, dialect, sheet, sheets
+        case issuesByCode = "issues_by_code", validationMode = "validation_mode", mapping
         case unmappedColumns = "unmapped_columns", retryOf = "retry_of", rowsKeptFromPreviousRun = "rows_kept_from_previous_run"
         case pageCount = "page_count", wordCount = "word_count", sectionCount = "section_count", paragraphCount = "paragraph_count"
         case paragraphs, durationMs = "duration_ms", phasesMs = "phases_ms", rowsPerS = "rows_per_s"

@@ -25,7 +25,13 @@ struct TabularPipeline {
         var duplicates = 0
         var mapping: ColumnMapping?
         var headerRow = 0
+        /// 1 when the job gave `header_row` (or the format has a synthetic header), else the detector's confidence.
+        var headerRowConfidence = 1.0
+        /// Non-empty cells right of the header's last cell, over all rows.
+        var extraCells = 0
         var issueCounts: [String: Int] = [:]
+        /// What the reader reported about the file (encoding, dialect, sheets).
+        var source = TabularSourceInfo()
     }
 
     /// Streams every row into `results` (binary COPY), then flags repeated SKUs.
@@ -46,27 +52,23 @@ struct TabularPipeline {
     /// `write` in pieces of about 256 KB. Returns the counts and the SKUs seen (for the duplicate pass);
     /// throws `.emptyFile` when the file has no header row.
     func stream(into write: (UnsafeRawBufferPointer) throws -> Void) throws -> (Outcome, DuplicateFinder) {
-        let options = TabularOptions(
-            delimiter: config.delimiter.flatMap { d in d == "tab" ? 0x09 : d.utf8.first },
-            sheet: config.sheet.map { s in Int(s).map { .index($0) } ?? .name(s) })
-        let reader = try TabularReaders.make(format: format, path: path, options: options)
+        let reader = try TabularReaders.make(format: format, path: path, options: TabularOptions(config: config))
         var outcome = Outcome()
+        outcome.source = try reader.inspect(limits: limits)
         var processor: RowProcessor?
         let duplicates = DuplicateFinder(spillPath: path + ".skus")
-        var pendingHeaderRows: [(Int, [String])] = []
-        var delivered = 0
-        let skip = config.skipRows ?? 0
-        let explicitHeader = config.headerRow
+        var locator = HeaderLocator(config: config, format: format)
         var encoder = CopyBinaryEncoder()
         encoder.start()
         var bytesRead: Int64 = 0
         var lastProgress = ContinuousClock.now - .seconds(1)
 
-        func setHeader(_ headers: [String], at row: Int) throws(JobError) {
+        func setHeader(_ headers: [String], at row: Int, confidence: Double) throws(JobError) {
             let mapping = try ColumnMapper.map(headers: headers, explicit: config.columnMapping)
             processor = try RowProcessor(config: config, mapping: mapping)
             outcome.mapping = mapping
             outcome.headerRow = row
+            outcome.headerRowConfidence = confidence
         }
 
         func emit(_ rowNumber: Int, _ fields: [String]) throws {
@@ -78,6 +80,7 @@ struct TabularPipeline {
             let isValid = row.isValid
             outcome.rowsTotal += 1
             if isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
+            outcome.extraCells += row.extraCells
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
             try encode(row, isValid: isValid, into: &encoder)
             try encoder.flush(to: write)
@@ -94,36 +97,17 @@ struct TabularPipeline {
             }
         }
 
-        func flushPending() throws {
-            let index = min(max(0, HeaderDetector.detect(rows: pendingHeaderRows.map(\.1))), pendingHeaderRows.count - 1)
-            let header = pendingHeaderRows[index]
-            try setHeader(header.1, at: header.0)
-            for (n, fields) in pendingHeaderRows[(index + 1)...] { try emit(n, fields) }
-            pendingHeaderRows = []
+        func handle(_ event: HeaderLocator.Event) throws {
+            switch event {
+            case .header(let row, let cells, let confidence): try setHeader(cells, at: row, confidence: confidence)
+            case .row(let number, let cells): try emit(number, cells)
+            }
         }
 
         try reader.read(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { rowNumber, fields in
-            delivered += 1
-            if format == .json || format == .ndjson {
-                if rowNumber == 0 { try setHeader(fields, at: 0); return }
-                try emit(rowNumber, fields)
-                return
-            }
-            if processor != nil {
-                try emit(rowNumber, fields)
-                return
-            }
-            if delivered <= skip { return }
-            if let h = explicitHeader {
-                if rowNumber < h { return }
-                try setHeader(fields, at: rowNumber)
-                return
-            }
-            // Detect the header among the first rows.
-            pendingHeaderRows.append((rowNumber, fields))
-            if pendingHeaderRows.count >= 20 { try flushPending() }
+            try locator.feed(rowNumber, fields, emit: handle)
         }
-        if processor == nil && !pendingHeaderRows.isEmpty { try flushPending() }
+        try locator.finish(emit: handle)
         encoder.finish()
         try encoder.flush(to: write, ifAtLeast: 0)
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }

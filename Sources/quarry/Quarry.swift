@@ -10,10 +10,10 @@ import Queue
 struct Quarry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarry",
-        abstract: "Operate a Quarry fleet: migrations, jobs, the dead-letter queue, benchmarks.",
+        abstract: "Operate a Quarry fleet: migrations, jobs, the dead-letter queue, benchmarks; parse files as Quarry reads them.",
         subcommands: [
             Migrate.self, Enqueue.self, Status.self, DLQ.self, Bench.self, Token.self, Submit.self, Jobs.self, JobCommand.self,
-            Cancel.self,
+            Cancel.self, Parse.self,
         ])
 }
 

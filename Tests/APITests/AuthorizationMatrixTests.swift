@@ -58,8 +58,11 @@ struct AuthorizationMatrixTests {
         let revoked = try await APITokens.create(pool: pool, orgName: a.name, name: "revoked", admin: false)
         #expect(try await APITokens.revoke(pool: pool, id: revoked.id))
 
-        // Org A's resources: a completed job with a result, and a dead-letter entry.
+        // Org A's resources: a completed job with a result, a dead-letter entry, and an upload.
         let job = try await ResultTests.seededResult(a).uuidString.lowercased()
+        let uploaded = try await HTTP.request(
+            "POST", base + "/api/uploads?filename=matrix.csv", token: a.token, body: Data("sku,price\nM-1,1\n".utf8))
+        let upload = try #require(uploaded.data["upload_id"] as? String, "\(uploaded)")
         let dlq = try #require(
             try await pool.query(
                 """
@@ -85,7 +88,7 @@ struct AuthorizationMatrixTests {
             for rule in APIServer.routeRules {
                 let path = rule.path.split(separator: "/", omittingEmptySubsequences: false).map { seg -> String in
                     guard seg.hasPrefix(":") else { return String(seg) }
-                    return rule.path.contains("/dlq/") ? dlq : job
+                    return rule.path.contains("/dlq/") ? dlq : rule.path.hasPrefix("/api/uploads/") ? upload : job
                 }.joined(separator: "/")
                 let r = try await HTTP.request(rule.method, base + path + query, token: tokens[caller] ?? nil, timeout: 10)
                 let got = Outcome(status: r.status)

@@ -127,4 +127,37 @@ struct DashboardTests {
         let png = try Data(contentsOf: URL(fileURLWithPath: "/tmp/quarry-dashboard.png"))
         #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "screenshot of \(png.count) bytes")
     }
+
+    /// A fresh upload's preview, as the page shows it after an upload (the page keeps `#upload=<id>` in the address,
+    /// so opening it with the id shows the same thing): what was detected, the suggested mapping, and the first rows
+    /// with the cells right of the header.
+    @Test func dashboardShowsThePreviewOfAFreshUpload() async throws {
+        _ = try Self.chromium()
+        let base = try await APIHarness.shared.base()
+        let org = try await APIHarness.shared.org()
+        let csv = "Preisliste 2024\n\nArtikelnummer;Bezeichnung;Preis\nA-1;Schraube;1,20;lose\nA-2;Mutter;0,80\n"
+        let up = try await HTTP.request("POST", base + "/api/uploads?filename=preise.csv", token: org.token, body: Data(csv.utf8))
+        let id = try #require(up.data["upload_id"] as? String, "\(up)")
+
+        let dom = try await Self.runChromium(["--dump-dom"], url: base + "/?token=\(org.token)&upload=\(id)")
+        let section = Self.text(between: "<div id=\"preview\">", and: "<h3>Recent jobs", in: dom) ?? ""
+        #expect(section.hasPrefix("Detected"), "the preview section: \(section.prefix(300))")
+        let detected = try #require(
+            Self.text(between: "id=\"preview-detected\"", and: "</table>", in: dom), "no preview in \(dom.suffix(3000))")
+        #expect(detected.contains("format csv"), "\(detected)")
+        #expect(detected.contains("delimiter ;") || !detected.contains("delimiter"), "\(detected)")
+        #expect(detected.contains("header row 3 (confidence"), "\(detected)")
+        let mapping = try #require(Self.text(between: "id=\"preview-mapping\"", and: "</table>", in: dom))
+        #expect(mapping.contains("sku Artikelnummer (1)"), "\(mapping)")
+        #expect(mapping.contains("price Preis"), "\(mapping)")
+        let rows = try #require(Self.text(between: "id=\"preview-rows\"", and: "</table>", in: dom))
+        #expect(rows.contains("row Artikelnummer Bezeichnung Preis column_4"), "\(rows)")
+        #expect(rows.contains("4 A-1 Schraube 1,20 lose"), "\(rows)")
+        #expect(rows.contains("5 A-2 Mutter 0,80"), "\(rows)")
+        #expect(!dom.contains(org.token))
+
+        _ = try await Self.runChromium(
+            ["--screenshot=/tmp/quarry-dashboard-preview.png", "--window-size=1280,1000", "--hide-scrollbars"],
+            url: base + "/#token=\(org.token)&upload=\(id)")
+    }
 }

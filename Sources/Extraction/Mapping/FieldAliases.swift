@@ -128,4 +128,12 @@ enum FieldAliases {
         guard !key.isEmpty else { return false }
         return lookup[key] != nil || normalizedNames.contains(key) || normalizedDescriptions.contains(key)
     }
+
+    /// Whether a header contains an alias of at least four letters ("Unit Price EUR excl. VAT" ⊇ "unitprice"),
+    /// as the mapper's looser pass reads it.
+    static func containsKnown(_ header: String) -> Bool {
+        let key = normalize(header)
+        guard key.count >= 4 else { return false }
+        return lookup.keys.contains { $0.count >= 4 && key.contains($0) }
+    }
 }

@@ -22,6 +22,8 @@ public struct ProcessedRow: Sendable, Hashable {
     /// Unmapped columns by header (non-empty values only).
     public var extra: [String: String]
     public var issues: [RowIssue]
+    /// Non-empty cells right of the header's last cell (kept in `extra` as `column_N`).
+    public var extraCells = 0
     /// `price` as canonical text (`"\(price)"`) when the parser produced it cheaply; cleared when `price`
     /// changes. A cache for writers, ignored by `==` and hashing.
     public var priceText = DerivedText()

@@ -15,6 +15,8 @@ public struct RowIssue: Sendable, Codable, Hashable {
         public static let transformFailed = "TRANSFORM_FAILED"
         /// A price or quantity beyond what the results table stores (`numeric(18,4)`: under 10^14).
         public static let outOfRange = "OUT_OF_RANGE"
+        /// Non-empty cells right of the header's last cell, kept in `extra` as `column_N` (a warning).
+        public static let extraCells = "EXTRA_CELLS"
     }
 
     /// The canonical field (or header) concerned.

@@ -41,8 +41,12 @@ public final class RowProcessor: Sendable {
             if let index = mapping.fieldToIndex[field.rawValue] { indexByField[position] = index }
         }
         self.indexByField = indexByField
-        self.unmappedKeys = mapping.unmapped.map { column in
-            (column.index, column.header.trimmingWhitespace().isEmpty ? "column_\(column.index + 1)" : column.header)
+        // A column mapped by index counts as inside the header even when its header cell is blank.
+        let headerWidth = max(
+            (mapping.headers.lastIndex { !$0.trimmingWhitespace().isEmpty } ?? -1) + 1, (mapping.fieldToIndex.values.max() ?? -1) + 1)
+        self.headerWidth = headerWidth
+        self.unmappedKeys = mapping.unmapped.filter { $0.index < headerWidth }.map { column in
+            (column.index, column.header.trimmingWhitespace().isEmpty ? Self.positionKey(column.index) : column.header)
         }
         let required = config.effectiveRequiredFields
         self.requiredFields = required
@@ -56,8 +60,14 @@ public final class RowProcessor: Sendable {
     private let indexByField: [Int]
     /// Unmapped columns with their `extra` keys.
     private let unmappedKeys: [(index: Int, key: String)]
+    /// Columns up to the header's last non-blank cell; cells further right are extra cells.
+    private let headerWidth: Int
+
     private let requiredFields: [String]
     private let quantityIsRequired: Bool
+
+    /// The `extra` key of a column without a header: `column_N`, N its 1-based position in the source.
+    public static func positionKey(_ index: Int) -> String { "column_\(index + 1)" }
 
     /// Processes one row; returns nil for a blank row (every cell empty or whitespace).
     public func process(rowNumber: Int, fields: [String]) -> ProcessedRow? {
@@ -68,6 +78,7 @@ public final class RowProcessor: Sendable {
             guard !value.isBlankFast else { continue }
             row.extra[key] = value
         }
+        if fields.count > headerWidth { keepExtraCells(fields, in: &row) }
 
         if config.transformations.isEmpty {
             // No transformations: read cells straight from `fields` by the pre-resolved column index.
@@ -92,6 +103,26 @@ public final class RowProcessor: Sendable {
         }
         finish(&row, inferredCurrency: inferredCurrency) { position in values[CanonicalField.allCases[position].rawValue] }
         return row
+    }
+
+    /// Cells right of the header's last cell (a header shorter than the data, a CSV row longer than the header)
+    /// are kept in `extra` under `column_N`, counted, and flagged with one `EXTRA_CELLS` warning per row.
+    /// Empty cells (trailing delimiters) are not extra.
+    private func keepExtraCells(_ fields: [String], in row: inout ProcessedRow) {
+        var keys: [String] = []
+        for index in headerWidth..<fields.count where !fields[index].isBlankFast {
+            let key = Self.positionKey(index)
+            row.extra[key] = fields[index]
+            keys.append(key)
+        }
+        guard let first = keys.first else { return }
+        row.extraCells = keys.count
+        let listed = keys.prefix(5).joined(separator: ", ") + (keys.count > 5 ? ", …" : "")
+        row.issues.append(
+            RowIssue(
+                column: first, code: RowIssue.Code.extraCells,
+                message: "\(keys.count) cell\(keys.count == 1 ? "" : "s") right of the header's last column (\(listed)), kept in extra",
+                severity: .warning))
     }
 
     // MARK: Transformations
