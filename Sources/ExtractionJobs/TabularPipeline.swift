@@ -17,6 +17,8 @@ struct TabularPipeline {
     let progress: ProgressBox
     /// Only these row numbers are processed (retry of rejected rows); nil = all.
     let onlyRows: Set<Int>?
+    /// Supplier profiles recognised by their header fingerprint (a job without `supplier_id` or mapping).
+    var profilesByFingerprint: [String: SupplierProfiles.Match] = [:]
 
     struct Outcome {
         var rowsTotal = 0
@@ -26,6 +28,10 @@ struct TabularPipeline {
         var mapping: ColumnMapping?
         var headerRow = 0
         var issueCounts: [String: Int] = [:]
+        /// The file's header fingerprint.
+        var headerFingerprint: String?
+        /// The profile matched by the header fingerprint, if any.
+        var matchedProfile: SupplierProfiles.Match?
     }
 
     /// Streams every row into `results` (binary COPY), then flags repeated SKUs.
@@ -63,8 +69,15 @@ struct TabularPipeline {
         var lastProgress = ContinuousClock.now - .seconds(1)
 
         func setHeader(_ headers: [String], at row: Int) throws(JobError) {
-            let mapping = try ColumnMapper.map(headers: headers, explicit: config.columnMapping)
-            processor = try RowProcessor(config: config, mapping: mapping)
+            var effective = config
+            let fingerprint = HeaderFingerprint.of(headers)
+            outcome.headerFingerprint = fingerprint
+            if let fingerprint, let match = profilesByFingerprint[fingerprint] {
+                effective = match.profile.fill(config)
+                outcome.matchedProfile = match
+            }
+            let mapping = try ColumnMapper.map(headers: headers, explicit: effective.columnMapping)
+            processor = try RowProcessor(config: effective, mapping: mapping)
             outcome.mapping = mapping
             outcome.headerRow = row
         }
@@ -130,9 +143,9 @@ struct TabularPipeline {
         return (outcome, duplicates)
     }
 
-    /// The 16 columns of ``copyStatement``, in order.
+    /// The 17 columns of ``copyStatement``, in order.
     private func encode(_ row: ProcessedRow, isValid: Bool, into e: inout CopyBinaryEncoder) throws {
-        e.row(fields: 16)
+        e.row(fields: 17)
         e.field(jobID)
         e.field(int4: Int32(clamping: row.rowNumber))
         e.field(isValid)
@@ -158,6 +171,8 @@ struct TabularPipeline {
             e.field(jsonb: JSONFragments.object(extra))
         }
         e.field(jsonb: row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
+        // The commit's candidates: valid rows with a SKU (classification refines `new`).
+        e.field(isValid && !(row.sku ?? "").isEmpty ? "new" : nil)
     }
 }
 

@@ -60,6 +60,9 @@ struct AuthorizationMatrixTests {
 
         // Org A's resources: a completed job with a result, and a dead-letter entry.
         let job = try await ResultTests.seededResult(a).uuidString.lowercased()
+        // Supplier routes are reached with the same id as their `:supplier_id`: org A knows that supplier.
+        try await pool.query(
+            "INSERT INTO quarry.supplier_profiles (org_id, supplier_id, config) VALUES ($1, $2, '{}')", [a.id, job])
         let dlq = try #require(
             try await pool.query(
                 """
