@@ -2,6 +2,7 @@ import APIAuth
 import Foundation
 import Hummingbird
 import JobConfig
+import Models
 import Postgres
 
 /// Supplier profiles (issue 16): `GET/PUT /api/suppliers/:supplier_id/profile`, per org.

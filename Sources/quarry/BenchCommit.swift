@@ -2,6 +2,7 @@ import APIAuth
 import Alerts
 import ArgumentParser
 import Foundation
+import Models
 import Postgres
 
 /// `quarry bench commit --rows N`: the catalog commit (issue 16) side by side with a plain `INSERT … ON CONFLICT`

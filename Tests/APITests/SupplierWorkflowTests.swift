@@ -27,7 +27,7 @@ struct SupplierWorkflowTests {
         #expect((header["review"] as? [String: Any])?["state"] as? String == "needs_review")
         let summary = header["summary"] as? [String: Any] ?? [:]
         #expect(summary["held"] as? Int == 10 && summary["new"] as? Int == 1, "\(summary)")
-        #expect(((summary["price_change_pct"] as? [String: Any])?["max_abs"] as? Double ?? 0) > 900)
+        #expect(((summary["price_change_pct"] as? [String: Any])?["max_abs"] as? Double ?? 0) == 900)
         let first = try #require(rows.first)
         #expect(first["old_price"] as? Double == 10.01 && first["new_price"] as? Double == 100.1, "\(first)")
         #expect(first["price_change_pct"] as? Double == 900, "\(first)")
@@ -202,7 +202,7 @@ struct SupplierWorkflowTests {
         let show = try ChildProcess("quarry", arguments: ["job", job, "--diff"], environment: env)
         #expect(await show.waitForExit(timeout: .seconds(30)) == 0, "\(show.log)")
         #expect(show.log.contains("held 2") && show.log.contains("review: needs_review"), "\(show.log)")
-        #expect(show.log.contains("held\tC-1\t1\t9"), "\(show.log)")
+        #expect(show.log.contains("held\tC-1\t1.0\t9.0\t800.0\tEUR"), "\(show.log)")
         let commitEarly = try ChildProcess("quarry", arguments: ["commit", job], environment: env)
         #expect(await commitEarly.waitForExit(timeout: .seconds(30)) != 0)
         #expect(commitEarly.log.contains("REVIEW_REQUIRED"), "\(commitEarly.log)")
