@@ -12,7 +12,8 @@ ALTER TABLE quarry.result_rows
     ADD COLUMN change text CHECK (change IN ('new','updated','unchanged','held')),
     ADD COLUMN old_currency text,
     ADD COLUMN decision text CHECK (decision IN ('approved','rejected'));
--- Keyset pages of the diff per change (rows are written with change NULL, so COPY does not maintain it).
+-- Keyset pages of the diff per change, so a rare change (a few held rows among a million) pages as fast as a
+-- common one. COPY writes valid rows with a SKU as 'new', so the COPY maintains it too (one more btree insert per row).
 CREATE INDEX result_rows_change_idx ON quarry.result_rows (job_id, change, row_number) WHERE change IS NOT NULL;
 
 -- Per result: the supplier the rows were classified against (the job's, or the matched profile's), the price
@@ -90,18 +91,25 @@ RETURNS integer LANGUAGE sql AS $$
     WITH batch AS (
         SELECT row_number, sku FROM quarry.result_rows
         WHERE job_id = p_job AND valid AND row_number > p_after ORDER BY row_number LIMIT p_limit
+    ), pairs AS (
+        -- One index probe per row (LIMIT 1 keeps the lateral a nested loop: a function's generic plan would
+        -- otherwise hash the supplier's whole catalog for every batch).
+        SELECT b.row_number, m.p FROM batch b
+        CROSS JOIN LATERAL (
+            SELECT p FROM quarry.products p WHERE p.org_id = p_org AND p.supplier_id = p_supplier AND p.sku = b.sku LIMIT 1
+        ) m
     ), matched AS (
         UPDATE quarry.result_rows r
-        SET classification = CASE WHEN p.price IS DISTINCT FROM r.price THEN 'updated' ELSE 'unchanged' END,
-            old_price = CASE WHEN p.price IS DISTINCT FROM r.price THEN p.price END,
-            old_currency = p.currency,
+        SET classification = CASE WHEN (x.p).price IS DISTINCT FROM r.price THEN 'updated' ELSE 'unchanged' END,
+            old_price = CASE WHEN (x.p).price IS DISTINCT FROM r.price THEN (x.p).price END,
+            old_currency = (x.p).currency,
             change = CASE
                 WHEN r.change IS NULL THEN NULL
-                WHEN NOT quarry.product_changed(p, r.name, r.price, r.currency, r.quantity, r.unit, r.extra) THEN 'unchanged'
-                WHEN quarry.price_held(p.price, r.price, p.currency, r.currency, p_guard) THEN 'held'
+                WHEN NOT quarry.product_changed(x.p, r.name, r.price, r.currency, r.quantity, r.unit, r.extra) THEN 'unchanged'
+                WHEN quarry.price_held((x.p).price, r.price, (x.p).currency, r.currency, p_guard) THEN 'held'
                 ELSE 'updated' END
-        FROM batch b JOIN quarry.products p ON p.org_id = p_org AND p.supplier_id = p_supplier AND p.sku = b.sku
-        WHERE r.job_id = p_job AND r.row_number = b.row_number
+        FROM pairs x
+        WHERE r.job_id = p_job AND r.row_number = x.row_number
         RETURNING 1
     )
     SELECT max(row_number) FROM batch  -- a data-modifying CTE always runs to completion
