@@ -66,10 +66,12 @@ extension APIServer {
                 guard let n = Int(cursor), n >= 0 else { throw APIError.badRequest("invalid cursor") }
                 after = n
             }
+            // Two statements, not one with an OR: each keeps its own plan on result_rows_change_idx.
+            let filter = change == nil ? "r.change IS NOT NULL AND $2::text IS NULL" : "r.change = $2"
             rows = try await pool.query(
                 """
                 SELECT \(Self.diffRowJSON)::text AS j, r.row_number FROM quarry.result_rows r
-                WHERE r.job_id = $1 AND ($2::text IS NULL AND r.change IS NOT NULL OR r.change = $2) AND r.row_number > $3
+                WHERE r.job_id = $1 AND \(filter) AND r.row_number > $3
                 ORDER BY r.row_number LIMIT $4
                 """, [id, change, after, limit + 1], prepare: true)
         }
