@@ -26,6 +26,17 @@ ALTER TABLE quarry.extraction_results
     ADD COLUMN review_state text CHECK (review_state IN ('held','needs_review','reviewed')),
     ADD COLUMN reviewed_by uuid,
     ADD COLUMN reviewed_at timestamptz;
+-- The catalog version a diff was computed against (quarry.catalog_versions; NULL = not tracked).
+ALTER TABLE quarry.extraction_results ADD COLUMN catalog_version bigint;
+-- Every commit into an (org, supplier) catalog bumps its version. A diff records the version it read; a commit
+-- whose diff was computed against an older version is refused (409 DIFF_STALE), so a commit never applies a
+-- preview that the catalog has moved away from. The row lock also serialises commits of one supplier.
+CREATE TABLE quarry.catalog_versions (
+    org_id      uuid NOT NULL,
+    supplier_id text NOT NULL,
+    version     bigint NOT NULL,
+    PRIMARY KEY (org_id, supplier_id)
+);
 CREATE INDEX extraction_results_supplier_idx ON quarry.extraction_results (org_id, supplier_id) WHERE supplier_id IS NOT NULL;
 
 -- Catalog products of the supplier that the file does not name (any row, valid or not, with that SKU counts
@@ -179,6 +190,8 @@ BEGIN
         RETURNING (xmax = 0) AS ins
     )
     SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) INTO n_inserted, n_updated FROM up;
+    INSERT INTO quarry.catalog_versions AS v (org_id, supplier_id, version) VALUES (p_org, p_supplier, 1)
+    ON CONFLICT (org_id, supplier_id) DO UPDATE SET version = v.version + 1;
     IF p_remove_missing THEN
         DELETE FROM quarry.products p USING quarry.result_removed x
         WHERE x.job_id = p_job AND p.org_id = p_org AND p.supplier_id = p_supplier AND p.sku = x.sku;

@@ -127,7 +127,8 @@ extension APIServer {
                 let r = try conn.query(
                     """
                     SELECT kind, committed_at IS NOT NULL AS committed, commit_summary::text AS cs, committed_at,
-                           coalesce(supplier_id, '') AS supplier, review_state, summary->>'header_fingerprint' AS fingerprint
+                           coalesce(supplier_id, '') AS supplier, review_state, summary->>'header_fingerprint' AS fingerprint,
+                           catalog_version
                     FROM quarry.extraction_results r WHERE job_id = $1 AND org_id = $2 AND expires_at > now()
                       AND \(Self.ofCompletedJob) FOR UPDATE
                     """, [id, org]
@@ -150,6 +151,23 @@ extension APIServer {
                         message: "the price guard held this job: decide its held rows with POST …/review before committing"))
             }
             let supplier = r.string("supplier") ?? ""
+            if let seen = r.int("catalog_version") {
+                // Commits of one supplier queue on its version row; a diff older than the catalog is refused.
+                try conn.query(
+                    "INSERT INTO quarry.catalog_versions (org_id, supplier_id, version) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING", [org, supplier])
+                let now =
+                    try conn.query(
+                        "SELECT version FROM quarry.catalog_versions WHERE org_id = $1 AND supplier_id = $2 FOR UPDATE", [org, supplier]
+                    ).first?.int("version") ?? 0
+                if now != seen {
+                    return .failure(
+                        APIError(
+                            status: .conflict, code: "DIFF_STALE",
+                            message:
+                                "the catalog of supplier '\(supplier)' changed after this diff was computed (another commit); retry the job to recompute it"
+                        ))
+                }
+            }
             var profileConfig: String?
             if options.saveProfile {
                 switch try Self.explicitMapping(of: id, supplier: supplier, on: conn) {

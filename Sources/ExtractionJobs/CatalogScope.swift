@@ -7,6 +7,9 @@ struct CatalogScope: Sendable {
     var org: UUID
     var supplier: String
     var priceGuard: PriceGuard?
+    /// The catalog version (`quarry.catalog_versions`) read before classifying; stored with the result so a
+    /// commit can refuse a diff the catalog has moved away from.
+    var catalogVersion: Int?
 
     /// The review state a classification calls for: nil when nothing is held, `needs_review` when the held share
     /// is over `max_held_share_pct`, else `held`.

@@ -46,8 +46,8 @@ struct ExtractionRun: Sendable {
             if priceGuard == nil, let p = summary.profileSupplierId {
                 priceGuard = try SupplierProfiles.load(org: job.orgID, supplier: p, on: tx)?.config.priceGuard
             }
-            let s = CatalogScope(org: job.orgID, supplier: supplier, priceGuard: priceGuard)
-            try classify(&summary, scope: s, hasDuplicates: (summary.duplicates ?? 1) > 0, results: results)
+            var s = CatalogScope(org: job.orgID, supplier: supplier, priceGuard: priceGuard)
+            try classify(&summary, scope: &s, hasDuplicates: (summary.duplicates ?? 1) > 0, results: results)
             scope = s
         } else {
             try results.copySections(from: cached.jobID)
@@ -136,7 +136,7 @@ struct ExtractionRun: Sendable {
             scope.supplier = match.supplier
             scope.priceGuard = config.priceGuard ?? match.profile.config.priceGuard
         }
-        try classify(&summary, scope: scope, hasDuplicates: outcome.duplicates > 0 || payload.onlyRejected, results: results)
+        try classify(&summary, scope: &scope, hasDuplicates: outcome.duplicates > 0 || payload.onlyRejected, results: results)
         phaseDone("classify")
         summary.headerRow = outcome.headerRow
         summary.issuesByCode = outcome.issueCounts
@@ -151,8 +151,8 @@ struct ExtractionRun: Sendable {
     }
 
     /// Classifies the rows against the scope's catalog and records the diff, its review state and the supplier.
-    func classify(_ summary: inout ExtractionSummary, scope: CatalogScope, hasDuplicates: Bool, results: ResultStore) throws {
-        let classes = try results.classify(catalog: scope, hasDuplicates: hasDuplicates, isCancelled: isCancelled)
+    func classify(_ summary: inout ExtractionSummary, scope: inout CatalogScope, hasDuplicates: Bool, results: ResultStore) throws {
+        let classes = try results.classify(catalog: &scope, hasDuplicates: hasDuplicates, isCancelled: isCancelled)
         summary.setClassification(updated: classes.updated, unchanged: classes.unchanged)
         summary.supplierId = scope.supplier
         summary.diff = classes.diff

@@ -83,7 +83,13 @@ struct ResultStore {
     /// (`quarry.classify_rows`, the one definition of what the commit would change), then marks earlier
     /// duplicates of a SKU as ignored and records the supplier's products the file does not name
     /// (`quarry.finish_diff`). Returns the seed's price-only counts and the diff summary.
-    func classify(catalog: CatalogScope, hasDuplicates: Bool, isCancelled: () -> Bool) throws -> Classification {
+    func classify(catalog: inout CatalogScope, hasDuplicates: Bool, isCancelled: () -> Bool) throws -> Classification {
+        // Read first: a commit landing while the batches run makes this diff stale, never falsely current.
+        catalog.catalogVersion =
+            try connection.query(
+                "SELECT coalesce((SELECT version FROM quarry.catalog_versions WHERE org_id = $1 AND supplier_id = $2), 0) AS v",
+                [catalog.org, catalog.supplier]
+            ).first?.int("v") ?? 0
         let hasCatalog =
             try connection.query(
                 "SELECT EXISTS (SELECT 1 FROM quarry.products WHERE org_id = $1 AND supplier_id = $2) AS e", [catalog.org, catalog.supplier]
@@ -125,9 +131,13 @@ struct ResultStore {
         try connection.query(
             """
             INSERT INTO quarry.extraction_results (job_id, org_id, upload_id, cache_key, kind, summary, expires_at, supplier_id,
-                price_guard, review_state)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, now() + make_interval(hours => $7), $8, $9::jsonb, $10)
-            """, [jobID, org, uploadID, cacheKey, kind, JSONText(json), ttlHours, catalog?.supplier, guardJSON, summary.review?.state])
+                price_guard, review_state, catalog_version)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, now() + make_interval(hours => $7), $8, $9::jsonb, $10, $11)
+            """,
+            [
+                jobID, org, uploadID, cacheKey, kind, JSONText(json), ttlHours, catalog?.supplier, guardJSON, summary.review?.state,
+                catalog?.catalogVersion,
+            ])
         return json
     }
     /// A recent result of a *completed* job of the org with the same cache key, other than `excluding`.

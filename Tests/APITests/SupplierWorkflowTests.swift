@@ -98,6 +98,24 @@ struct SupplierWorkflowTests {
         #expect(try await HTTP.request("POST", flow.base + "/api/extraction/jobs/\(calm)/commit", token: flow.org.token).status == 200)
     }
 
+    /// Two diffs of one supplier computed against the same catalog: once the first is committed, the second
+    /// describes a catalog that no longer exists, so its commit is refused (the preview never disagrees).
+    @Test func aDiffOlderThanTheCatalogIsNotCommitted() async throws {
+        let flow = try await SupplierFlow.make()
+        try await flow.insert(["K-1": .init(name: "Key", cents: 100, currency: "EUR")], supplier: "stale")
+        let first = try await flow.extract("sku,name,price,currency\nK-1,Key,1.10,EUR\n", config: ["supplier_id": "stale"], name: "s1.csv")
+        let second = try await flow.extract(
+            "sku,name,price,currency\nK-1,Key,1.20,EUR\nK-2,Lock,3.00,EUR\n", config: ["supplier_id": "stale"], name: "s2.csv")
+        #expect(try await HTTP.request("POST", flow.base + "/api/extraction/jobs/\(first)/commit", token: flow.org.token).status == 200)
+        let refused = try await HTTP.request("POST", flow.base + "/api/extraction/jobs/\(second)/commit", token: flow.org.token)
+        #expect(refused.status == 409 && refused.errorCode == "DIFF_STALE", "\(refused)")
+        #expect(try await flow.catalog("stale") == ["K-1": .init(name: "Key", cents: 110, currency: "EUR")])
+        // A diff computed after that commit goes through.
+        let third = try await flow.extract("sku,name,price,currency\nK-1,Key,1.25,EUR\n", config: ["supplier_id": "stale"], name: "s3.csv")
+        #expect(try await HTTP.request("POST", flow.base + "/api/extraction/jobs/\(third)/commit", token: flow.org.token).status == 200)
+        #expect(try await flow.catalog("stale")["K-1"]?.cents == 125)
+    }
+
     @Test func priceGuardIsValidatedByTheConfigModel() async throws {
         let flow = try await SupplierFlow.make()
         let up = try await HTTP.request("POST", flow.base + "/api/uploads?filename=a.csv", token: flow.org.token, body: Data("sku,price\nA,1\n".utf8))
