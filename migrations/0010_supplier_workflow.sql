@@ -11,7 +11,9 @@
 ALTER TABLE quarry.result_rows
     ADD COLUMN change text CHECK (change IN ('new','updated','unchanged','held')),
     ADD COLUMN old_currency text,
-    ADD COLUMN decision text CHECK (decision IN ('approved','rejected'));
+    ADD COLUMN decision text CHECK (decision IN ('approved','rejected')),
+    -- An invalid row's cells as the reader delivered them, in source column order (the reject file).
+    ADD COLUMN source jsonb;
 -- Keyset pages of the diff per change, so a rare change (a few held rows among a million) pages as fast as a
 -- common one. COPY writes valid rows with a SKU as 'new', so the COPY maintains it too (one more btree insert per row).
 CREATE INDEX result_rows_change_idx ON quarry.result_rows (job_id, change, row_number) WHERE change IS NOT NULL;

@@ -40,6 +40,7 @@ extension APIServer {
         // Supplier workflow (issue 16)
         add(.get, "/api/extraction/jobs/:id/diff", .member, .ownOrg) { s, c in try await s.jobDiff(c) }
         add(.post, "/api/extraction/jobs/:id/review", .member, .ownOrg) { s, c in try await s.reviewResult(c) }
+        add(.get, "/api/extraction/jobs/:id/rejects", .member, .ownOrg, timed: false) { s, c in try await s.jobRejects(c) }
         add(.get, "/api/suppliers/:supplier_id/profile", .member, .ownOrg) { s, c in try await s.getSupplierProfile(c) }
         add(.put, "/api/suppliers/:supplier_id/profile", .member, .ownOrg) { s, c in try await s.putSupplierProfile(c) }
         // DLQ

@@ -19,10 +19,10 @@ struct ResultStore {
 
     /// The binary COPY that `TabularPipeline` (through `CopyBinaryEncoder`) produces data for: every row column
     /// but `old_price`, which only classification sets, plus the catalog `change` (`new` for a valid row with a
-    /// SKU, which classification refines).
+    /// SKU, which classification refines) and, for an invalid row, its source cells (the reject file).
     static let rowCopyStatement = """
         COPY quarry.result_rows (job_id, row_number, valid, sku, name, description, price, currency, quantity, unit,
-            category, brand, barcode, classification, extra, issues, change) FROM STDIN (FORMAT binary)
+            category, brand, barcode, classification, extra, issues, change, source) FROM STDIN (FORMAT binary)
         """
 
     /// The binary COPY of document sections (`DocumentPipeline`).
@@ -57,9 +57,9 @@ struct ResultStore {
         // The catalog change is always recomputed by `classify`.
         return try connection.query(
             """
-            INSERT INTO quarry.result_rows (job_id, \(Self.rowColumns), change)
+            INSERT INTO quarry.result_rows (job_id, \(Self.rowColumns), change, source)
             SELECT $1, row_number, valid, sku, name, description, price, currency, quantity, unit, category, brand, barcode,
-                   \(classification), \(oldPrice), extra, issues, CASE WHEN valid AND sku <> '' THEN 'new' END
+                   \(classification), \(oldPrice), extra, issues, CASE WHEN valid AND sku <> '' THEN 'new' END, source
             FROM quarry.result_rows WHERE job_id = $2 \(onlyValid ? "AND valid" : "")
             """, [jobID, other]
         ).affectedRows

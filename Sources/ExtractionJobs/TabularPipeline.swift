@@ -30,6 +30,8 @@ struct TabularPipeline {
         var issueCounts: [String: Int] = [:]
         /// The file's header fingerprint.
         var headerFingerprint: String?
+        /// The header cells as read (the reject file's header).
+        var sourceHeader: [String] = []
         /// The profile matched by the header fingerprint, if any.
         var matchedProfile: SupplierProfiles.Match?
     }
@@ -72,6 +74,7 @@ struct TabularPipeline {
             var effective = config
             let fingerprint = HeaderFingerprint.of(headers)
             outcome.headerFingerprint = fingerprint
+            outcome.sourceHeader = headers
             if let fingerprint, let match = profilesByFingerprint[fingerprint] {
                 effective = match.profile.fill(config)
                 outcome.matchedProfile = match
@@ -92,7 +95,7 @@ struct TabularPipeline {
             outcome.rowsTotal += 1
             if isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
-            try encode(row, isValid: isValid, into: &encoder)
+            try encode(row, isValid: isValid, source: isValid ? nil : fields, into: &encoder)
             try encoder.flush(to: write)
             // Progress (seed 000): at most every 100 rows, and — unless 100 rows take longer — at least every
             // second; the clock is read once per 100 rows and the box is refreshed every 100 ms at most.
@@ -143,9 +146,9 @@ struct TabularPipeline {
         return (outcome, duplicates)
     }
 
-    /// The 17 columns of ``copyStatement``, in order.
-    private func encode(_ row: ProcessedRow, isValid: Bool, into e: inout CopyBinaryEncoder) throws {
-        e.row(fields: 17)
+    /// The 18 columns of ``copyStatement``, in order.
+    private func encode(_ row: ProcessedRow, isValid: Bool, source: [String]?, into e: inout CopyBinaryEncoder) throws {
+        e.row(fields: 18)
         e.field(jobID)
         e.field(int4: Int32(clamping: row.rowNumber))
         e.field(isValid)
@@ -173,6 +176,7 @@ struct TabularPipeline {
         e.field(jsonb: row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
         // The commit's candidates: valid rows with a SKU (classification refines `new`).
         e.field(isValid && !(row.sku ?? "").isEmpty ? "new" : nil)
+        e.field(jsonb: source.map(JSONFragments.array))
     }
 }
 
@@ -192,6 +196,15 @@ enum JSONFragments {
             }
         }
         out.append("\"")
+    }
+
+    static func array(_ items: [String]) -> String {
+        var out = "["
+        for (i, item) in items.enumerated() {
+            if i > 0 { out.append(",") }
+            escape(item, into: &out)
+        }
+        return out + "]"
     }
 
     static func object(_ dict: [String: String]) -> String {
