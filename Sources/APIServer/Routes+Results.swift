@@ -1,6 +1,7 @@
 import APIAuth
 import Foundation
 import Hummingbird
+import JobConfig
 import NIOCore
 import Postgres
 import Queue
@@ -112,15 +113,22 @@ extension APIServer {
 
     // MARK: Commit
 
+    /// `POST …/commit {"remove_missing"?: bool, "save_profile"?: bool}`: applies the stored diff through
+    /// `quarry.commit_result` (new and updated rows, approved held rows; with `remove_missing`, deletes the
+    /// products the diff reported removed). Refused with 409 `REVIEW_REQUIRED` while the job needs a review.
+    /// Idempotent: a second commit answers the first one's summary.
     func commitResult(_ c: Call) async throws -> Response {
         let id = try c.uuid("id")
         let org = c.who.orgID
-        _ = try await c.body(limit: config.maxJSONBytes)
+        let options = try CommitOptions(body: try await c.body(limit: config.maxJSONBytes))
+        let who = c.who.tokenID
         let outcome: Result<String, APIError> = try await pool.transaction { conn in
             guard
                 let r = try conn.query(
                     """
-                    SELECT kind, committed_at IS NOT NULL AS committed, commit_summary::text AS cs, committed_at
+                    SELECT kind, committed_at IS NOT NULL AS committed, commit_summary::text AS cs, committed_at,
+                           coalesce(supplier_id, '') AS supplier, review_state, summary->>'header_fingerprint' AS fingerprint,
+                           catalog_version
                     FROM quarry.extraction_results r WHERE job_id = $1 AND org_id = $2 AND expires_at > now()
                       AND \(Self.ofCompletedJob) FOR UPDATE
                     """, [id, org]
@@ -136,50 +144,118 @@ extension APIServer {
                 return .success(out)
             }
             guard r.string("kind") == "tabular" else { return .failure(.conflict("only tabular results can be committed")) }
-            let supplier =
+            if r.string("review_state") == "needs_review" {
+                return .failure(
+                    APIError(
+                        status: .conflict, code: "REVIEW_REQUIRED",
+                        message: "the price guard held this job: decide its held rows with POST …/review before committing"))
+            }
+            let supplier = r.string("supplier") ?? ""
+            if let seen = r.int("catalog_version") {
+                // Commits of one supplier queue on its version row; a diff older than the catalog is refused.
                 try conn.query(
-                    "SELECT coalesce(payload->'config'->>'supplier_id', '') AS s FROM quarry.jobs WHERE id = $1", [id]
-                ).first?.string("s") ?? ""
+                    "INSERT INTO quarry.catalog_versions (org_id, supplier_id, version) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING", [org, supplier])
+                let now =
+                    try conn.query(
+                        "SELECT version FROM quarry.catalog_versions WHERE org_id = $1 AND supplier_id = $2 FOR UPDATE", [org, supplier]
+                    ).first?.int("version") ?? 0
+                if now != seen {
+                    return .failure(
+                        APIError(
+                            status: .conflict, code: "DIFF_STALE",
+                            message:
+                                "the catalog of supplier '\(supplier)' changed after this diff was computed (another commit); retry the job to recompute it"
+                        ))
+                }
+            }
+            var profileConfig: String?
+            if options.saveProfile {
+                switch try Self.explicitMapping(of: id, supplier: supplier, on: conn) {
+                case .failure(let e): return .failure(e)
+                case .success(let json): profileConfig = json
+                }
+            }
+            let applied = try conn.query(
+                "SELECT inserted, updated, removed FROM quarry.commit_result($1, $2, $3, $4)", [id, org, supplier, options.removeMissing]
+            ).first
             let counts = try conn.query(
                 """
-                WITH src AS (
-                    SELECT DISTINCT ON (sku) sku, name, price, currency, quantity, unit, extra
-                    FROM quarry.result_rows WHERE job_id = $1 AND valid AND sku IS NOT NULL AND sku <> ''
-                    ORDER BY sku, row_number DESC
-                ), up AS (
-                    INSERT INTO quarry.products AS p (org_id, supplier_id, sku, name, price, currency, quantity, unit, extra, updated_at, last_job_id)
-                    SELECT $2, $3, sku, name, price, currency, quantity, unit, extra, now(), $1 FROM src
-                    ON CONFLICT (org_id, supplier_id, sku) DO UPDATE
-                    SET name = excluded.name, price = excluded.price, currency = excluded.currency, quantity = excluded.quantity,
-                        unit = excluded.unit, extra = excluded.extra, updated_at = now(), last_job_id = excluded.last_job_id
-                    WHERE (p.name, p.price, p.currency, p.quantity, p.unit, p.extra)
-                          IS DISTINCT FROM (excluded.name, excluded.price, excluded.currency, excluded.quantity, excluded.unit, excluded.extra)
-                    RETURNING (xmax = 0) AS inserted
-                )
-                SELECT (SELECT count(*) FROM up WHERE inserted) AS inserted, (SELECT count(*) FROM up WHERE NOT inserted) AS updated,
-                       (SELECT count(*) FROM src) AS total
-                """, [id, org, supplier]
+                SELECT count(*) FILTER (WHERE change IN ('new','updated') OR (change = 'held' AND decision = 'approved')) AS applied,
+                       count(*) FILTER (WHERE change = 'unchanged') AS unchanged,
+                       count(*) FILTER (WHERE change = 'held' AND decision = 'approved') AS held_approved,
+                       count(*) FILTER (WHERE change = 'held' AND decision IS DISTINCT FROM 'approved') AS held_skipped
+                FROM quarry.result_rows WHERE job_id = $1 AND change IS NOT NULL
+                """, [id]
             ).first
-            let inserted = counts?.int("inserted") ?? 0
-            let updated = counts?.int("updated") ?? 0
-            let unchanged = (counts?.int("total") ?? 0) - inserted - updated
-            let summary = Envelope.encode(["inserted": inserted, "updated": updated, "unchanged": unchanged, "supplier_id": supplier])
+            let inserted = applied?.int("inserted") ?? 0
+            let updated = applied?.int("updated") ?? 0
+            var summary: [String: Any] = [
+                "inserted": inserted, "updated": updated,
+                "unchanged": (counts?.int("unchanged") ?? 0) + (counts?.int("applied") ?? 0) - inserted - updated,
+                "removed": applied?.int("removed") ?? 0, "held_approved": counts?.int("held_approved") ?? 0,
+                "held_skipped": counts?.int("held_skipped") ?? 0, "supplier_id": supplier,
+            ]
+            if let profileConfig {
+                try conn.query(
+                    """
+                    INSERT INTO quarry.supplier_profiles (org_id, supplier_id, config, header_fingerprint, updated_by)
+                    VALUES ($1, $2, $3::jsonb, $4, $5)
+                    ON CONFLICT (org_id, supplier_id) DO UPDATE SET config = excluded.config,
+                        header_fingerprint = excluded.header_fingerprint, updated_at = now(), updated_by = excluded.updated_by
+                    """, [org, supplier, JSONText(profileConfig), r.string("fingerprint"), who])
+                summary["profile_saved"] = true
+            }
             let out =
                 try conn.query(
                     """
                     UPDATE quarry.extraction_results SET committed_at = now(), commit_summary = $2::jsonb WHERE job_id = $1
                     RETURNING (commit_summary || jsonb_build_object('job_id', job_id, 'committed_at', committed_at, 'already_committed', false))::text AS s
-                    """, [id, JSONText(summary)]
-                ).first?.string("s") ?? summary
+                    """, [id, JSONText(Envelope.encode(summary))]
+                ).first?.string("s") ?? Envelope.encode(summary)
             return .success(out)
         }
         switch outcome {
         case .failure(let e): throw e
         case .success(let json):
             if !json.contains("\"already_committed\": true") {
-                await audit(c, action: "result.commit", target: id.uuidString.lowercased(), details: [:])
+                await audit(
+                    c, action: "result.commit", target: id.uuidString.lowercased(),
+                    details: ["remove_missing": options.removeMissing, "save_profile": options.saveProfile])
             }
             return Envelope.raw(json)
+        }
+    }
+
+    /// The job's config as a profile (its explicit `column_mapping` and the rest, without `supplier_id`), for
+    /// `save_profile`; refused when the job had no explicit mapping or no supplier.
+    static func explicitMapping(of job: UUID, supplier: String, on conn: PostgresConnection) throws -> Result<String, APIError> {
+        guard !supplier.isEmpty else { return .failure(.badRequest("save_profile needs a job with a supplier_id")) }
+        let raw = try conn.query("SELECT coalesce(payload->'config', '{}')::text AS c FROM quarry.jobs WHERE id = $1", [job]).first?.string("c")
+        guard var config = try? ExtractionConfig.decode(json: Data((raw ?? "{}").utf8)), config.columnMapping != nil else {
+            return .failure(.badRequest("save_profile needs a job with an explicit column_mapping"))
+        }
+        config.supplierId = nil
+        guard let data = try? JSONEncoder().encode(config) else { return .failure(.internalError) }
+        return .success(String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// The commit body: `{"remove_missing"?: bool, "save_profile"?: bool}` (an empty body is all defaults).
+struct CommitOptions: Sendable {
+    var removeMissing = false
+    var saveProfile = false
+
+    init(body: [UInt8]) throws {
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return }
+        guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(body)) else {
+            throw APIError.badRequest("the commit body must be a JSON object")
+        }
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            guard key == "remove_missing" || key == "save_profile" else {
+                throw APIError.badRequest("unknown field '\(key)' in the commit body (remove_missing, save_profile)")
+            }
+            guard case .bool(let flag) = value else { throw APIError.badRequest("'\(key)' must be true or false") }
+            if key == "remove_missing" { removeMissing = flag } else { saveProfile = flag }
         }
     }
 }

@@ -38,6 +38,12 @@ extension APIServer {
         add(.get, "/api/extraction/jobs/:id/events", .member, .ownOrg, queryToken: true, timed: false) { s, c in try await s.jobEvents(c) }
         add(.get, "/api/extraction/jobs/:id/result", .member, .ownOrg, timed: false) { s, c in try await s.jobResult(c) }
         add(.post, "/api/extraction/jobs/:id/commit", .member, .ownOrg) { s, c in try await s.commitResult(c) }
+        // Supplier workflow (issue 16)
+        add(.get, "/api/extraction/jobs/:id/diff", .member, .ownOrg) { s, c in try await s.jobDiff(c) }
+        add(.post, "/api/extraction/jobs/:id/review", .member, .ownOrg) { s, c in try await s.reviewResult(c) }
+        add(.get, "/api/extraction/jobs/:id/rejects", .member, .ownOrg, timed: false) { s, c in try await s.jobRejects(c) }
+        add(.get, "/api/suppliers/:supplier_id/profile", .member, .ownOrg) { s, c in try await s.getSupplierProfile(c) }
+        add(.put, "/api/suppliers/:supplier_id/profile", .member, .ownOrg) { s, c in try await s.putSupplierProfile(c) }
         // DLQ
         add(.get, "/api/extraction/dlq", .member) { s, c in try await s.listDLQ(c) }
         add(.post, "/api/extraction/dlq/:id/reprocess", .member, .ownOrgOrAdmin) { s, c in try await s.reprocessDLQ(c) }

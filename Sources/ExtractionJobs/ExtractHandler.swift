@@ -43,9 +43,18 @@ public struct ExtractHandler: JobHandler {
         defer { reporter.cancel() }
         let cancelled: @Sendable () -> Bool = { context.isCancelled }
         let upload = try await checkedUpload(payload.uploadID, org: job.orgID)
-        let cacheKey = Self.cacheKey(upload: upload, config: payload.configJSON, retryOf: payload.onlyRejected ? payload.retryOf : nil)
+        let profiles: SupplierProfiles.Resolved
+        do {
+            profiles = try await pool.withConnection { c in try SupplierProfiles.resolve(config, org: job.orgID, on: c) }
+        } catch let e as PostgresError {
+            throw JobError(.databaseError, e.description, retryable: e.isTransient || e.isConnectionLost)
+        }
+        var cacheConfig = payload.configJSON
+        if !profiles.version.isEmpty { cacheConfig.append(Data("|profiles:\(profiles.version)".utf8)) }
+        let cacheKey = Self.cacheKey(upload: upload, config: cacheConfig, retryOf: payload.onlyRejected ? payload.retryOf : nil)
         let run = ExtractionRun(
-            job: job, payload: payload, config: config, upload: upload, cacheKey: cacheKey, settings: settings, progress: box,
+            job: job, payload: payload, config: profiles.config, profiles: profiles, upload: upload, cacheKey: cacheKey, settings: settings,
+            progress: box,
             isCancelled: cancelled, started: .now)
         let summary: ExtractionRun.Result
         do {

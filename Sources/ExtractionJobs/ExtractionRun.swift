@@ -10,7 +10,9 @@ import Storage
 struct ExtractionRun: Sendable {
     let job: ClaimedJob
     let payload: ExtractPayload
+    /// The job's config after supplier-profile resolution.
     let config: ExtractionConfig
+    let profiles: SupplierProfiles.Resolved
     let upload: UploadInfo
     let cacheKey: String
     let settings: ExtractionSettings
@@ -35,14 +37,23 @@ struct ExtractionRun: Sendable {
         var summary = cached.summary
         summary.cached = true
         summary.cachedFrom = cached.jobID.uuidString.lowercased()
+        var scope: CatalogScope?
         if cached.kind == "tabular" {
             try results.copyRows(from: cached.jobID, onlyValid: false, resetClassification: true)
-            let classes = try results.classify(org: job.orgID, supplier: config.supplierId ?? "", isCancelled: isCancelled)
-            summary.setClassification(updated: classes.updated, unchanged: classes.unchanged)
+            // The cached run's supplier (a profile may have named it); its guard as resolved today.
+            let supplier = summary.supplierId ?? config.supplierId ?? ""
+            var priceGuard = config.priceGuard
+            if priceGuard == nil, let p = summary.profileSupplierId {
+                priceGuard = try SupplierProfiles.load(org: job.orgID, supplier: p, on: tx)?.config.priceGuard
+            }
+            var s = CatalogScope(org: job.orgID, supplier: supplier, priceGuard: priceGuard)
+            try classify(&summary, scope: &s, hasDuplicates: (summary.duplicates ?? 1) > 0, results: results)
+            scope = s
         } else {
             try results.copySections(from: cached.jobID)
         }
-        return try finish(summary, kind: cached.kind, rows: summary.rowsTotal ?? summary.sectionCount ?? 0, results: results, on: tx)
+        return try finish(
+            summary, kind: cached.kind, rows: summary.rowsTotal ?? summary.sectionCount ?? 0, results: results, scope: scope, on: tx)
     }
 
     /// Detects the format of the spooled upload, reads it into the results and completes the job.
@@ -62,9 +73,12 @@ struct ExtractionRun: Sendable {
         try results.clear()
         let kind: String
         let rows: Int
+        var scope: CatalogScope?
         if format.isTabular {
             kind = "tabular"
-            rows = try extractTable(format: format, path: spool.path, into: &summary, results: results, phaseDone: phaseDone)
+            let table = try extractTable(format: format, path: spool.path, into: &summary, results: results, phaseDone: phaseDone)
+            rows = table.rows
+            scope = table.scope
         } else {
             kind = "document"
             let doc = try DocumentPipeline.run(
@@ -81,18 +95,20 @@ struct ExtractionRun: Sendable {
         summary.durationMs = ms
         summary.phasesMs = phases
         if let total = summary.rowsTotal, ms > 0 { summary.rowsPerS = Int(Double(total) / (Double(ms) / 1000)) }
-        return try finish(summary, kind: kind, rows: rows, results: results, on: tx)
+        return try finish(summary, kind: kind, rows: rows, results: results, scope: scope, on: tx)
     }
 
-    /// Reads, maps and validates the rows into `result_rows`, then classifies them; returns the row count.
+    /// Reads, maps and validates the rows into `result_rows`, then classifies them; returns the row count and the
+    /// catalog they were classified against.
     func extractTable(
         format: FileFormat, path: String, into summary: inout ExtractionSummary, results: ResultStore, phaseDone: (String) -> Void
-    ) throws -> Int {
+    ) throws -> (rows: Int, scope: CatalogScope) {
         var onlyRows: Set<Int>?
         if payload.onlyRejected, let old = payload.retryOf { onlyRows = try results.invalidRowNumbers(of: old) }
-        let pipeline = TabularPipeline(
+        var pipeline = TabularPipeline(
             jobID: job.id, orgID: job.orgID, config: config, format: format, path: path, fileBytes: upload.sizeBytes,
             limits: settings.limits, isCancelled: isCancelled, progress: progress, onlyRows: onlyRows)
+        pipeline.profilesByFingerprint = profiles.byFingerprint
         var outcome = try pipeline.run(into: results)
         phaseDone("parse_and_store")
         if payload.onlyRejected, let old = payload.retryOf {
@@ -106,13 +122,23 @@ struct ExtractionRun: Sendable {
         progress.set(
             percent: 86, step: "Validating products", stage: "validating",
             rows: Int64(outcome.rowsTotal), rowsTotal: Int64(outcome.rowsTotal), force: true)
-        let classes = try results.classify(org: job.orgID, supplier: config.supplierId ?? "", isCancelled: isCancelled)
-        phaseDone("classify")
         summary.rowsTotal = outcome.rowsTotal
         summary.rowsValid = outcome.rowsValid
         summary.rowsInvalid = outcome.rowsInvalid
         summary.duplicates = outcome.duplicates
-        summary.setClassification(updated: classes.updated, unchanged: classes.unchanged)
+        summary.headerFingerprint = outcome.headerFingerprint
+        summary.sourceHeader = Array(outcome.sourceHeader.prefix(1000))
+        summary.mappingSource = profiles.source
+        summary.profileSupplierId = profiles.profileSupplier
+        var scope = CatalogScope(org: job.orgID, supplier: config.supplierId ?? "", priceGuard: config.priceGuard)
+        if let match = outcome.matchedProfile {
+            summary.mappingSource = "profile"
+            summary.profileSupplierId = match.supplier
+            scope.supplier = match.supplier
+            scope.priceGuard = config.priceGuard ?? match.profile.config.priceGuard
+        }
+        try classify(&summary, scope: &scope, hasDuplicates: outcome.duplicates > 0 || payload.onlyRejected, results: results)
+        phaseDone("classify")
         summary.headerRow = outcome.headerRow
         summary.headerRowConfidence = outcome.headerRowConfidence
         summary.extraCells = outcome.extraCells
@@ -128,14 +154,26 @@ struct ExtractionRun: Sendable {
             summary.mapping = used
             summary.unmappedColumns = m.unmapped.map(\.header)
         }
-        return outcome.rowsTotal
+        return (outcome.rowsTotal, scope)
+    }
+
+    /// Classifies the rows against the scope's catalog and records the diff, its review state and the supplier.
+    func classify(_ summary: inout ExtractionSummary, scope: inout CatalogScope, hasDuplicates: Bool, results: ResultStore) throws {
+        let classes = try results.classify(catalog: &scope, hasDuplicates: hasDuplicates, isCancelled: isCancelled)
+        summary.setClassification(updated: classes.updated, unchanged: classes.unchanged)
+        summary.supplierId = scope.supplier
+        summary.diff = classes.diff
+        summary.review = scope.reviewState(for: classes.diff).map(ReviewSummary.init(state:))
     }
 
     /// Saves the summary and completes the job in the same transaction, fenced by the lease.
-    func finish(_ summary: ExtractionSummary, kind: String, rows: Int, results: ResultStore, on tx: PostgresConnection) throws -> Result {
+    func finish(
+        _ summary: ExtractionSummary, kind: String, rows: Int, results: ResultStore, scope: CatalogScope?, on tx: PostgresConnection
+    ) throws -> Result {
         progress.set(percent: 97, step: "Saving results", stage: "saving", force: true)
         let json = try results.save(
-            summary: summary, org: job.orgID, uploadID: upload.id, cacheKey: cacheKey, kind: kind, ttlHours: settings.cacheTTLHours)
+            summary: summary, org: job.orgID, uploadID: upload.id, cacheKey: cacheKey, kind: kind, ttlHours: settings.cacheTTLHours,
+            catalog: scope)
         try JobStore.complete(job, result: json, rowsProcessed: Int64(rows), inTransaction: tx)
         return Result(json: json, rows: rows)
     }

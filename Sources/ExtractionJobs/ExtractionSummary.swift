@@ -42,6 +42,20 @@ public struct ExtractionSummary: Sendable, Codable, Hashable {
     public var unmappedColumns: [String]?
     public var retryOf: String?
     public var rowsKeptFromPreviousRun: Int?
+    /// The supplier the rows were classified against (the job's, or the matched profile's).
+    public var supplierId: String?
+    /// Where the mapping came from: `profile`, `config` or `auto` (issue 16).
+    public var mappingSource: String?
+    /// The supplier whose profile was used, when `mapping_source` is `profile`.
+    public var profileSupplierId: String?
+    /// The file's normalised header cells (``HeaderFingerprint``), stored by a commit with `save_profile`.
+    public var headerFingerprint: String?
+    /// The header cells as read (the reject file's header); at most 1,000.
+    public var sourceHeader: [String]?
+    /// What the commit would change in the catalog (issue 16).
+    public var diff: CatalogDiffSummary?
+    /// The price guard's review (absent when nothing is held); updated by `POST …/review`.
+    public var review: ReviewSummary?
 
     // Documents
     public var pageCount: Int?
@@ -62,6 +76,8 @@ public struct ExtractionSummary: Sendable, Codable, Hashable {
         case encoding, dialect, sheet, sheets
         case issuesByCode = "issues_by_code", validationMode = "validation_mode", mapping
         case unmappedColumns = "unmapped_columns", retryOf = "retry_of", rowsKeptFromPreviousRun = "rows_kept_from_previous_run"
+        case supplierId = "supplier_id", mappingSource = "mapping_source", profileSupplierId = "profile_supplier_id"
+        case headerFingerprint = "header_fingerprint", diff, review, sourceHeader = "source_header"
         case pageCount = "page_count", wordCount = "word_count", sectionCount = "section_count", paragraphCount = "paragraph_count"
         case paragraphs, durationMs = "duration_ms", phasesMs = "phases_ms", rowsPerS = "rows_per_s"
     }

@@ -18,10 +18,11 @@ struct ResultStore {
         "row_number, valid, sku, name, description, price, currency, quantity, unit, category, brand, barcode, classification, old_price, extra, issues"
 
     /// The binary COPY that `TabularPipeline` (through `CopyBinaryEncoder`) produces data for: every row column
-    /// but `old_price`, which only classification sets.
+    /// but `old_price`, which only classification sets, plus the catalog `change` (`new` for a valid row with a
+    /// SKU, which classification refines) and, for an invalid row, its source cells (the reject file).
     static let rowCopyStatement = """
         COPY quarry.result_rows (job_id, row_number, valid, sku, name, description, price, currency, quantity, unit,
-            category, brand, barcode, classification, extra, issues) FROM STDIN (FORMAT binary)
+            category, brand, barcode, classification, extra, issues, change, source) FROM STDIN (FORMAT binary)
         """
 
     /// The binary COPY of document sections (`DocumentPipeline`).
@@ -53,11 +54,12 @@ struct ResultStore {
     func copyRows(from other: UUID, onlyValid: Bool, resetClassification: Bool) throws -> Int {
         let classification = resetClassification ? "CASE WHEN valid THEN 'new' END" : "classification"
         let oldPrice = resetClassification ? "NULL::numeric" : "old_price"
+        // The catalog change is always recomputed by `classify`.
         return try connection.query(
             """
-            INSERT INTO quarry.result_rows (job_id, \(Self.rowColumns))
+            INSERT INTO quarry.result_rows (job_id, \(Self.rowColumns), change, source)
             SELECT $1, row_number, valid, sku, name, description, price, currency, quantity, unit, category, brand, barcode,
-                   \(classification), \(oldPrice), extra, issues
+                   \(classification), \(oldPrice), extra, issues, CASE WHEN valid AND sku <> '' THEN 'new' END, source
             FROM quarry.result_rows WHERE job_id = $2 \(onlyValid ? "AND valid" : "")
             """, [jobID, other]
         ).affectedRows
@@ -77,56 +79,67 @@ struct ResultStore {
             })
     }
 
-    /// Classifies valid rows against the org's catalog for the supplier, 500 SKUs per statement. Rows were
-    /// written as `new`; only SKUs found in the catalog are updated.
-    func classify(org: UUID, supplier: String, isCancelled: () -> Bool) throws -> (updated: Int, unchanged: Int) {
+    /// Classifies valid rows against the org's catalog for the supplier, 1,000 rows per statement
+    /// (`quarry.classify_rows`, the one definition of what the commit would change), then marks earlier
+    /// duplicates of a SKU as ignored and records the supplier's products the file does not name
+    /// (`quarry.finish_diff`). Returns the seed's price-only counts and the diff summary.
+    func classify(catalog: inout CatalogScope, hasDuplicates: Bool, isCancelled: () -> Bool) throws -> Classification {
+        // Read first: a commit landing while the batches run makes this diff stale, never falsely current.
+        catalog.catalogVersion =
+            try connection.query(
+                "SELECT coalesce((SELECT version FROM quarry.catalog_versions WHERE org_id = $1 AND supplier_id = $2), 0) AS v",
+                [catalog.org, catalog.supplier]
+            ).first?.int("v") ?? 0
         let hasCatalog =
             try connection.query(
-                "SELECT EXISTS (SELECT 1 FROM quarry.products WHERE org_id = $1 AND supplier_id = $2) AS e", [org, supplier]
+                "SELECT EXISTS (SELECT 1 FROM quarry.products WHERE org_id = $1 AND supplier_id = $2) AS e", [catalog.org, catalog.supplier]
             ).first?.bool("e") ?? false
-        guard hasCatalog else { return (0, 0) }
-        var updated = 0
-        var unchanged = 0
+        let guardJSON = try catalog.priceGuard.map { JSONText(String(decoding: try JSONEncoder().encode($0), as: UTF8.self)) }
         var after = 0
-        while true {
+        while hasCatalog {
             if isCancelled() { throw JobError.cancelledExtraction }
-            let rows = try connection.query(
-                """
-                WITH batch AS (
-                    SELECT row_number, sku, price FROM quarry.result_rows
-                    WHERE job_id = $1 AND valid AND row_number > $4 ORDER BY row_number LIMIT 500
-                ), matched AS (
-                    UPDATE quarry.result_rows r
-                    SET classification = CASE WHEN p.price IS DISTINCT FROM b.price THEN 'updated' ELSE 'unchanged' END,
-                        old_price = CASE WHEN p.price IS DISTINCT FROM b.price THEN p.price END
-                    FROM batch b JOIN quarry.products p ON p.org_id = $2 AND p.supplier_id = $3 AND p.sku = b.sku
-                    WHERE r.job_id = $1 AND r.row_number = b.row_number
-                    RETURNING r.classification
-                )
-                SELECT (SELECT max(row_number) FROM batch) AS last,
-                       (SELECT count(*) FROM matched WHERE classification = 'updated') AS updated,
-                       (SELECT count(*) FROM matched WHERE classification = 'unchanged') AS unchanged
-                """, [jobID, org, supplier, after]
-            ).first
-            guard let last = rows?.int("last") else { break }
-            updated += rows?.int("updated") ?? 0
-            unchanged += rows?.int("unchanged") ?? 0
+            guard
+                let last = try connection.query(
+                    "SELECT quarry.classify_rows($1, $2, $3, $4::jsonb, $5, 1000) AS last",
+                    [jobID, catalog.org, catalog.supplier, guardJSON, after], prepare: true
+                ).first?.int("last")
+            else { break }
             after = last
         }
-        return (updated, unchanged)
+        try connection.query("SELECT quarry.finish_diff($1, $2, $3, $4)", [jobID, catalog.org, catalog.supplier, hasDuplicates])
+        let r = try connection.query(
+            """
+            SELECT quarry.diff_summary($1)::text AS diff,
+                   (SELECT count(*) FROM quarry.result_rows WHERE job_id = $1 AND valid AND classification = 'updated') AS updated,
+                   (SELECT count(*) FROM quarry.result_rows WHERE job_id = $1 AND valid AND classification = 'unchanged') AS unchanged
+            """, [jobID]
+        ).first
+        var diff = try JSONDecoder().decode(CatalogDiffSummary.self, from: Data((r?.string("diff") ?? "{}").utf8))
+        if catalog.priceGuard != nil {
+            diff.heldSharePct = diff.matched > 0 ? (Double(diff.held) * 10000 / Double(diff.matched)).rounded() / 100 : 0
+        }
+        return Classification(updated: r?.int("updated") ?? 0, unchanged: r?.int("unchanged") ?? 0, diff: diff)
     }
 
     /// Saves the summary row; the cache finds it by `cacheKey` once the job's completion commits with it.
-    func save(summary: ExtractionSummary, org: UUID, uploadID: UUID, cacheKey: String, kind: String, ttlHours: Int) throws -> String {
+    /// The catalog scope is stored with it: the diff, the review and the commit use the same supplier and guard.
+    func save(
+        summary: ExtractionSummary, org: UUID, uploadID: UUID, cacheKey: String, kind: String, ttlHours: Int, catalog: CatalogScope?
+    ) throws -> String {
         let json = try summary.jsonText()
+        let guardJSON = try catalog?.priceGuard.map { JSONText(String(decoding: try JSONEncoder().encode($0), as: UTF8.self)) }
         try connection.query(
             """
-            INSERT INTO quarry.extraction_results (job_id, org_id, upload_id, cache_key, kind, summary, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, now() + make_interval(hours => $7))
-            """, [jobID, org, uploadID, cacheKey, kind, JSONText(json), ttlHours])
+            INSERT INTO quarry.extraction_results (job_id, org_id, upload_id, cache_key, kind, summary, expires_at, supplier_id,
+                price_guard, review_state, catalog_version)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, now() + make_interval(hours => $7), $8, $9::jsonb, $10, $11)
+            """,
+            [
+                jobID, org, uploadID, cacheKey, kind, JSONText(json), ttlHours, catalog?.supplier, guardJSON, summary.review?.state,
+                catalog?.catalogVersion,
+            ])
         return json
     }
-
     /// A recent result of a *completed* job of the org with the same cache key, other than `excluding`.
     static func cached(org: UUID, cacheKey: String, excluding jobID: UUID, on c: PostgresConnection) throws -> (
         jobID: UUID, kind: String, summary: ExtractionSummary

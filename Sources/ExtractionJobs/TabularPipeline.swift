@@ -17,6 +17,8 @@ struct TabularPipeline {
     let progress: ProgressBox
     /// Only these row numbers are processed (retry of rejected rows); nil = all.
     let onlyRows: Set<Int>?
+    /// Supplier profiles recognised by their header fingerprint (a job without `supplier_id` or mapping).
+    var profilesByFingerprint: [String: SupplierProfiles.Match] = [:]
 
     struct Outcome {
         var rowsTotal = 0
@@ -32,6 +34,12 @@ struct TabularPipeline {
         var issueCounts: [String: Int] = [:]
         /// What the reader reported about the file (encoding, dialect, sheets).
         var source = TabularSourceInfo()
+        /// The file's header fingerprint.
+        var headerFingerprint: String?
+        /// The header cells as read (the reject file's header).
+        var sourceHeader: [String] = []
+        /// The profile matched by the header fingerprint, if any.
+        var matchedProfile: SupplierProfiles.Match?
     }
 
     /// Streams every row into `results` (binary COPY), then flags repeated SKUs.
@@ -64,8 +72,16 @@ struct TabularPipeline {
         var lastProgress = ContinuousClock.now - .seconds(1)
 
         func setHeader(_ headers: [String], at row: Int, confidence: Double) throws(JobError) {
-            let mapping = try ColumnMapper.map(headers: headers, explicit: config.columnMapping)
-            processor = try RowProcessor(config: config, mapping: mapping)
+            var effective = config
+            let fingerprint = HeaderFingerprint.of(headers)
+            outcome.headerFingerprint = fingerprint
+            outcome.sourceHeader = headers
+            if let fingerprint, let match = profilesByFingerprint[fingerprint] {
+                effective = match.profile.fill(config)
+                outcome.matchedProfile = match
+            }
+            let mapping = try ColumnMapper.map(headers: headers, explicit: effective.columnMapping)
+            processor = try RowProcessor(config: effective, mapping: mapping)
             outcome.mapping = mapping
             outcome.headerRow = row
             outcome.headerRowConfidence = confidence
@@ -82,7 +98,7 @@ struct TabularPipeline {
             if isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
             outcome.extraCells += row.extraCells
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
-            try encode(row, isValid: isValid, into: &encoder)
+            try encode(row, isValid: isValid, source: isValid ? nil : fields, into: &encoder)
             try encoder.flush(to: write)
             // Progress (seed 000): at most every 100 rows, and — unless 100 rows take longer — at least every
             // second; the clock is read once per 100 rows and the box is refreshed every 100 ms at most.
@@ -114,9 +130,9 @@ struct TabularPipeline {
         return (outcome, duplicates)
     }
 
-    /// The 16 columns of ``copyStatement``, in order.
-    private func encode(_ row: ProcessedRow, isValid: Bool, into e: inout CopyBinaryEncoder) throws {
-        e.row(fields: 16)
+    /// The 18 columns of ``copyStatement``, in order.
+    private func encode(_ row: ProcessedRow, isValid: Bool, source: [String]?, into e: inout CopyBinaryEncoder) throws {
+        e.row(fields: 18)
         e.field(jobID)
         e.field(int4: Int32(clamping: row.rowNumber))
         e.field(isValid)
@@ -142,6 +158,9 @@ struct TabularPipeline {
             e.field(jsonb: JSONFragments.object(extra))
         }
         e.field(jsonb: row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
+        // The commit's candidates: valid rows with a SKU (classification refines `new`).
+        e.field(isValid && !(row.sku ?? "").isEmpty ? "new" : nil)
+        e.field(jsonb: source.map(JSONFragments.array))
     }
 }
 
@@ -161,6 +180,15 @@ enum JSONFragments {
             }
         }
         out.append("\"")
+    }
+
+    static func array(_ items: [String]) -> String {
+        var out = "["
+        for (i, item) in items.enumerated() {
+            if i > 0 { out.append(",") }
+            escape(item, into: &out)
+        }
+        return out + "]"
     }
 
     static func object(_ dict: [String: String]) -> String {

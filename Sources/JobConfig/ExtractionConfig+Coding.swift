@@ -117,6 +117,9 @@ extension ExtractionConfig {
                 return field.rawValue
             }
         }
+        if container.contains(DynamicCodingKey("price_guard")), (try? container.decodeNil(forKey: DynamicCodingKey("price_guard"))) != true {
+            priceGuard = try container.decode(PriceGuard.self, forKey: DynamicCodingKey("price_guard"))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -131,5 +134,6 @@ extension ExtractionConfig {
         try container.encodeIfPresent(delimiter, forKey: DynamicCodingKey("delimiter"))
         try container.encodeIfPresent(currency, forKey: DynamicCodingKey("currency"))
         try container.encodeIfPresent(requiredFields, forKey: DynamicCodingKey("required_fields"))
+        try container.encodeIfPresent(priceGuard, forKey: DynamicCodingKey("price_guard"))
     }
 }

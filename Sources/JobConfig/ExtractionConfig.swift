@@ -33,6 +33,8 @@ public struct ExtractionConfig: Sendable, Codable, Hashable {
     public var currency: String?
     /// `required_fields` (canonical); nil means `defaultRequiredFields`.
     public var requiredFields: [String]?
+    /// `price_guard`: bounds on catalog price changes (issue 16); nil means the supplier profile's, else none.
+    public var priceGuard: PriceGuard?
 
     /// Required fields for price lists when `required_fields` is absent.
     public static let defaultRequiredFields = ["sku", "price"]
@@ -40,14 +42,14 @@ public struct ExtractionConfig: Sendable, Codable, Hashable {
     /// The JSON member names accepted.
     public static let allowedKeys: Set<String> = [
         "supplier_id", "column_mapping", "transformations", "validation_mode", "header_row", "skip_rows", "sheet",
-        "delimiter", "currency", "required_fields",
+        "delimiter", "currency", "required_fields", "price_guard",
     ]
 
     public init(
         supplierId: String? = nil, columnMapping: [String: ColumnRef]? = nil,
         transformations: [Transformation] = [], validationMode: ValidationMode = .lenient,
         headerRow: Int? = nil, skipRows: Int? = nil, sheet: String? = nil, delimiter: String? = nil,
-        currency: String? = nil, requiredFields: [String]? = nil
+        currency: String? = nil, requiredFields: [String]? = nil, priceGuard: PriceGuard? = nil
     ) {
         self.supplierId = supplierId
         self.columnMapping = columnMapping
@@ -59,6 +61,7 @@ public struct ExtractionConfig: Sendable, Codable, Hashable {
         self.delimiter = delimiter
         self.currency = currency
         self.requiredFields = requiredFields
+        self.priceGuard = priceGuard
     }
 
     /// The required fields in effect.

@@ -14,6 +14,7 @@ struct Quarry: AsyncParsableCommand {
         subcommands: [
             Migrate.self, Enqueue.self, Status.self, DLQ.self, Bench.self, Token.self, Submit.self, Jobs.self, JobCommand.self,
             Cancel.self, Parse.self,
+            Review.self, Commit.self,
         ])
 }
 

@@ -122,13 +122,22 @@ struct Jobs: AsyncParsableCommand {
     }
 }
 
-/// `quarry job ID`: one job's status, progress and error.
+/// `quarry job ID [--diff [--change C] [--limit N]]`: one job's status, progress and error, or its catalog diff.
 struct JobCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "job", abstract: "Show one job (over HTTP).")
+    static let configuration = CommandConfiguration(commandName: "job", abstract: "Show one job, or its catalog diff (over HTTP).")
     @OptionGroup var remote: RemoteOptions
     @Argument var id: String
+    @Flag(help: "Show what a commit would change in the catalog (the diff) instead of the job.") var diff = false
+    @Option(help: "With --diff: only rows of this change (new, updated, unchanged, held, removed).") var change: String?
+    @Option(help: "With --diff: at most this many rows (pages of up to 1,000 are followed).") var limit = 100
 
-    func run() async throws { printJSON(try await remote.call("GET", "/api/extraction/jobs/\(id)")) }
+    func run() async throws {
+        guard diff else {
+            printJSON(try await remote.call("GET", "/api/extraction/jobs/\(id)"))
+            return
+        }
+        try await DiffPrinter(remote: remote, job: id, change: change, limit: limit).run()
+    }
 }
 
 /// `quarry cancel ID`.

@@ -63,6 +63,9 @@ struct AuthorizationMatrixTests {
         let uploaded = try await HTTP.request(
             "POST", base + "/api/uploads?filename=matrix.csv", token: a.token, body: Data("sku,price\nM-1,1\n".utf8))
         let upload = try #require(uploaded.data["upload_id"] as? String, "\(uploaded)")
+        // Supplier routes are reached with the same id as their `:supplier_id`: org A knows that supplier.
+        try await pool.query(
+            "INSERT INTO quarry.supplier_profiles (org_id, supplier_id, config) VALUES ($1, $2, '{}')", [a.id, job])
         let dlq = try #require(
             try await pool.query(
                 """

@@ -15,15 +15,18 @@ struct ResultTests {
         let job = try #require(try await store.claim(workerID: "api-test", kinds: [kind], limit: 1).first)
         try await store.complete([Completion(id: job.id, leaseToken: job.leaseToken, result: "{}", rowsProcessed: 3)])
         try await pool.query(
-            "INSERT INTO quarry.extraction_results (job_id, org_id, cache_key, kind, summary) VALUES ($1, $2, 'k', 'tabular', '{\"rows_total\":3,\"rows_valid\":2}')",
+            "INSERT INTO quarry.extraction_results (job_id, org_id, cache_key, kind, summary, supplier_id) VALUES ($1, $2, 'k', 'tabular', '{\"rows_total\":3,\"rows_valid\":2}', 'sup-1')",
             [id, org.id])
         try await pool.query(
             """
-            INSERT INTO quarry.result_rows (job_id, row_number, valid, sku, name, price, currency, issues) VALUES
-              ($1, 1, true, 'A1', '=HYPERLINK("http://evil")', 9.99, 'EUR', '[]'),
-              ($1, 2, true, 'B2', '@SUM(1)', 19.5, 'EUR', '[]'),
-              ($1, 3, false, 'C3', 'Fine, quoted', NULL, NULL, '[{"field":"price","message":"missing"}]')
+            INSERT INTO quarry.result_rows (job_id, row_number, valid, sku, name, price, currency, issues, change) VALUES
+              ($1, 1, true, 'A1', '=HYPERLINK("http://evil")', 9.99, 'EUR', '[]', 'new'),
+              ($1, 2, true, 'B2', '@SUM(1)', 19.5, 'EUR', '[]', 'new'),
+              ($1, 3, false, 'C3', 'Fine, quoted', NULL, NULL, '[{"field":"price","message":"missing"}]', NULL)
             """, [id])
+        // The worker's classification step, as it runs after COPY (the diff the commit applies).
+        try await pool.query("SELECT quarry.classify_rows($1, $2, 'sup-1', NULL, 0, 1000)", [id, org.id])
+        try await pool.query("SELECT quarry.finish_diff($1, $2, 'sup-1', false)", [id, org.id])
         return id
     }
 
