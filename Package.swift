@@ -47,7 +47,7 @@ let package = Package(
         ),
         .target(
             name: "Storage",
-            dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Postgres", "Models", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // Bearer tokens: generation, hashing, lookup; shared by the api and the quarry CLI.

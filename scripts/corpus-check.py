@@ -163,6 +163,10 @@ def check(entry, folder, quarry, verbose):
                 escape = "backslash" if ref.get("escapechar") == "\\" and not ref.get("doublequote", True) else "double"
                 want = {"delimiter": ref.get("delimiter", ","), "quote": ref.get("quotechar", '"'), "escape": escape}
                 have = {k: dialect.get(k) for k in want}
+                # Python's csv takes one delimiter character and skips the spaces after it (skipinitialspace);
+                # Quarry reports such a dialect as the two-character delimiter it is (", ").
+                if ref.get("skipinitialspace") and want["delimiter"] != " " and have["delimiter"] == want["delimiter"] + " ":
+                    have["delimiter"] = want["delimiter"]
                 if have != want:
                     problems.append(f"dialect {have}, expected {want}")
         if "encoding" not in options:

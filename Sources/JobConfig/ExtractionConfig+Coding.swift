@@ -101,6 +101,16 @@ extension ExtractionConfig {
             }
             delimiter = value
         }
+        if let raw = try container.value(String.self, "encoding", context: ctx, expected: "an encoding name") {
+            let name = raw.lowercased().replacingOccurrences(of: "_", with: "-")
+            guard let value = Self.encodingNames.contains(name) ? name : Self.encodingAliases[name] else {
+                throw JobError(
+                    .invalidConfig,
+                    "encoding must be one of \(Self.encodingNames.joined(separator: ", ")), got '\(raw)'",
+                    details: ["field": "encoding"])
+            }
+            encoding = value == "auto" ? nil : value
+        }
         if let raw = try container.value(String.self, "currency", context: ctx, expected: "a 3-letter ISO code") {
             guard let code = CurrencyCode.normalize(raw) else {
                 throw JobError(
@@ -132,6 +142,7 @@ extension ExtractionConfig {
         try container.encodeIfPresent(skipRows, forKey: DynamicCodingKey("skip_rows"))
         try container.encodeIfPresent(sheet, forKey: DynamicCodingKey("sheet"))
         try container.encodeIfPresent(delimiter, forKey: DynamicCodingKey("delimiter"))
+        try container.encodeIfPresent(encoding, forKey: DynamicCodingKey("encoding"))
         try container.encodeIfPresent(currency, forKey: DynamicCodingKey("currency"))
         try container.encodeIfPresent(requiredFields, forKey: DynamicCodingKey("required_fields"))
         try container.encodeIfPresent(priceGuard, forKey: DynamicCodingKey("price_guard"))

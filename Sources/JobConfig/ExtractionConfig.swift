@@ -29,6 +29,8 @@ public struct ExtractionConfig: Sendable, Codable, Hashable {
     public var sheet: String?
     /// `delimiter` for delimited text (one character; "tab" / "\\t" accepted).
     public var delimiter: String?
+    /// `encoding` for delimited text, one of ``encodingNames`` (normalised); nil detects it.
+    public var encoding: String?
     /// `currency`: ISO code used when a row has none.
     public var currency: String?
     /// `required_fields` (canonical); nil means `defaultRequiredFields`.
@@ -42,7 +44,15 @@ public struct ExtractionConfig: Sendable, Codable, Hashable {
     /// The JSON member names accepted.
     public static let allowedKeys: Set<String> = [
         "supplier_id", "column_mapping", "transformations", "validation_mode", "header_row", "skip_rows", "sheet",
-        "delimiter", "currency", "required_fields", "price_guard",
+        "delimiter", "encoding", "currency", "required_fields", "price_guard",
+    ]
+
+    /// Values of `encoding`, as the readers report them; `auto` detects.
+    public static let encodingNames = ["auto", "utf-8", "utf-16le", "utf-16be", "windows-1252", "latin-1"]
+    /// Other spellings accepted for ``encodingNames``.
+    static let encodingAliases = [
+        "utf8": "utf-8", "utf16le": "utf-16le", "utf16be": "utf-16be", "cp1252": "windows-1252",
+        "latin1": "latin-1", "iso-8859-1": "latin-1",
     ]
 
     public init(

@@ -1,3 +1,5 @@
+import Models
+
 /// Decides an upload's format from its extension and first bytes.
 public enum FormatSniffer {
     public enum Verdict: Sendable, Equatable {
@@ -54,7 +56,7 @@ public enum FormatSniffer {
             // UTF-16 text has NUL bytes but starts with a byte-order mark.
             if starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) { return .ok(format) }
             if binaryMagics.contains(where: starts) { return .mismatch(format: format) }
-            if head.contains(0) { return .mismatch(format: format) }
+            if head.contains(0) { return UTF16Heuristic.byteOrder(of: head[...]) == nil ? .mismatch(format: format) : .ok(format) }
             return .ok(format)
         }
     }

@@ -89,7 +89,7 @@ public enum FormatDetector {
         // A PDF holds binary streams (NUL bytes) right after its header: check it before the text test.
         if starts(Array("%PDF-".utf8)) { return .pdf }
         var i = starts([0xEF, 0xBB, 0xBF]) ? 3 : 0
-        if head[i...].contains(0) { return .binary }
+        if head[i...].contains(0) { return UTF16Heuristic.byteOrder(of: head[...]) == nil ? .binary : .text }  // BOM-less UTF-16
         while i < head.count, [0x20, 0x09, 0x0A, 0x0D].contains(head[i]) { i += 1 }
         if i == head.count { throw JobError(.emptyFile, "file holds only whitespace") }
         let rest = head[i...]

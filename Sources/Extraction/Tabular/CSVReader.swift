@@ -52,7 +52,8 @@ public struct CSVReader: EscapingTabularReader {
         var parser = CSVParser(
             dialect: probe.sniffed.dialect, maxRecordBytes: limits.maxRowBytes, maxFields: limits.maxColumns,
             decoding: probe.encoding.decoding)
-        let preamble = probe.sniffed.preambleRecords
+        // A job that places its header itself (`header_row` / `skip_rows`) counts physical rows: nothing is skipped.
+        let preamble = options.keepPreamble ? 0 : probe.sniffed.preambleRecords
 
         func deliver(_ number: Int, _ fields: [String]) throws {
             if number <= preamble { return }

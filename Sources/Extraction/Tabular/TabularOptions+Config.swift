@@ -1,14 +1,16 @@
 import Foundation
 
 extension TabularOptions {
-    /// The reader options a job's config asks for (`delimiter`, `sheet`): one translation for the extract job,
-    /// `quarry parse` and the upload preview.
-    /// - Parameter encoding: The text encoding to use for delimited text; nil sniffs.
+    /// The reader options a job's config asks for (`delimiter`, `sheet`, `encoding`): one translation for the
+    /// extract job, `quarry parse` and the upload preview.
+    /// - Parameter encoding: The text encoding to use for delimited text, over the config's; nil = the config's,
+    ///   else detected.
     public init(config: ExtractionConfig, encoding: TextEncodingHint? = nil) {
         self.init(
             delimiter: config.delimiter.flatMap { d in d == "tab" ? 0x09 : d.utf8.first },
             sheet: config.sheet.map { s in Int(s).map { .index($0) } ?? .name(s) },
-            encoding: encoding)
+            encoding: encoding ?? config.encoding.flatMap(TextEncodingHint.init(name:)))
+        keepPreamble = config.headerRow != nil || config.skipRows != nil
     }
 }
 
@@ -21,7 +23,8 @@ extension TextEncodingHint {
         case "utf-8", "utf8": self = .utf8
         case "utf-16le", "utf16le": self = .utf16LE
         case "utf-16be", "utf16be": self = .utf16BE
-        case "windows-1252", "cp1252", "latin-1", "latin1", "iso-8859-1": self = .windows1252
+        case "windows-1252", "cp1252": self = .windows1252
+        case "latin-1", "latin1", "iso-8859-1": self = .latin1
         default: return nil
         }
     }

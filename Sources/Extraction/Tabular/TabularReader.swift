@@ -49,6 +49,9 @@ public struct TabularOptions: Sendable, Hashable {
     public var sheet: SheetSelector?
     /// Text encoding for CSV/TSV; `nil` means `.auto`.
     public var encoding: TextEncodingHint?
+    /// Deliver the lines of prose the sniffer finds above a delimited table (its preamble) instead of skipping
+    /// them: set when the job places the header itself (`header_row` or `skip_rows` count physical rows).
+    public var keepPreamble = false
 
     /// Creates options.
     public init(delimiter: UInt8? = nil, sheet: SheetSelector? = nil, encoding: TextEncodingHint? = nil) {

@@ -1,3 +1,5 @@
+import Models
+
 /// Finds the text encoding of delimited text from its first bytes (or takes the job's hint).
 ///
 /// - A byte-order mark wins: UTF-8 (`EF BB BF`), UTF-16 LE (`FF FE`), UTF-16 BE (`FE FF`); it is skipped.
@@ -67,19 +69,13 @@ struct TextEncodingDetector {
         return nil
     }
 
-    /// UTF-16 without BOM: at least a third of the even (BE) or odd (LE) bytes are NUL, and almost none of the others.
+    /// UTF-16 without BOM, by its NUL bytes (``UTF16Heuristic``, shared with format detection and the upload check).
     private static func utf16ByNULs(_ sample: [UInt8]) -> Kind? {
-        let pairs = sample.count / 2
-        guard pairs >= 2 else { return nil }
-        var evenNULs = 0
-        var oddNULs = 0
-        for i in 0..<pairs {
-            if sample[2 * i] == 0 { evenNULs += 1 }
-            if sample[2 * i + 1] == 0 { oddNULs += 1 }
+        switch UTF16Heuristic.byteOrder(of: sample[...]) {
+        case .littleEndian: .utf16LE
+        case .bigEndian: .utf16BE
+        case nil: nil
         }
-        if oddNULs * 3 >= pairs && evenNULs * 20 <= pairs { return .utf16LE }
-        if evenNULs * 3 >= pairs && oddNULs * 20 <= pairs { return .utf16BE }
-        return nil
     }
 
     /// Valid UTF-8, allowing a sequence cut by the end of a sample that is not the whole file.
