@@ -102,8 +102,24 @@ def same(expected, got):
         return number is not None and math.isclose(number, expected, rel_tol=1e-9, abs_tol=1e-9)
     if expected in ("true", "false"):
         return got.lower() == expected
+    # Known limits of the reference reader (python-calamine 0.9), never of the data: it rounds durations to whole
+    # seconds, shows error cells (#DIV/0!, #N/A, …) as empty, and cuts a formula's cached string after 4,110
+    # characters. Quarry keeps all three; the cell still has to agree with what the reference can say.
+    m = re.fullmatch(r"(-?\d+:\d\d:)(\d\d)\.(\d+)", got)
+    if m and re.fullmatch(r"-?\d+:\d\d:\d\d", expected):
+        seconds = round(float(m.group(2) + "." + m.group(3)))
+        minutes, hours = int(got.split(":")[1]), int(got.split(":")[0].lstrip("-"))
+        total = hours * 3600 + minutes * 60 + seconds
+        rounded = f"{'-' if got.startswith('-') else ''}{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
+        return rounded == expected
     if re.fullmatch(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d)?|\d\d:\d\d:\d\d", expected):
-        return re.sub(r"\.0+$", "", got.replace(" ", "T")) == expected
+        got = re.sub(r"\.0+$", "", got.replace(" ", "T"))
+        # python-calamine gives a date for a date-time cell at midnight when the format has no visible time part.
+        return got == expected or got == expected + "T00:00:00"
+    if expected == "" and got in ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"):
+        return True
+    if len(expected) >= 4000 and got.startswith(expected):
+        return True
     return got == expected
 
 
@@ -186,7 +202,8 @@ def check(entry, folder, quarry, verbose):
             compared += 1
             if not same(w, h):
                 differing += 1
-                diffs.append(f"row {i + 1} of the table, column {j + 1}: reference {w!r}, quarry {h!r}")
+                short = lambda v: repr(v) if len(str(v)) <= 80 else repr(str(v)[:60]) + f"… ({len(str(v))} chars)"
+                diffs.append(f"row {i + 1} of the table, column {j + 1}: reference {short(w)}, quarry {short(h)}")
     if len(expected) != len(got):
         problems.append(f"{len(got)} rows, reference {len(expected)}")
     if differing:
