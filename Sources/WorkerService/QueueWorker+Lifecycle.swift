@@ -46,6 +46,7 @@ extension QueueWorker {
             for c in batch { s.held.removeValue(forKey: LeaseKey(id: c.id, token: c.leaseToken)) }
             if s.running == 0 { idle.fire() }
         }
+        wake.fire()  // the claim loop may be waiting for the completion queue to drain
     }
 
     /// Runs whose completion is waiting or being written.

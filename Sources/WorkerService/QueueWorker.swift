@@ -141,7 +141,12 @@ public final class QueueWorker: Service, Sendable {
         var failures = 0
         var lastBackpressureLog = ContinuousClock.now - .seconds(60)
         while !isShuttingDown && !Task.isCancelled {
-            let (free, running) = state.withLock { (configuration.concurrency - $0.running, $0.running) }
+            // Free slots, bounded by the completion queue too: finished runs hold their jobs until their batched
+            // completion is written, and claiming on while completions cannot be written would move the whole
+            // backlog to `processing`. At most one slots' worth of finished runs may wait.
+            let (free, running) = state.withLock { s in
+                (min(configuration.concurrency - s.running, 2 * configuration.concurrency - s.held.count), s.running)
+            }
             if free <= 0 {
                 if ContinuousClock.now - lastBackpressureLog > .seconds(10) {
                     lastBackpressureLog = .now
