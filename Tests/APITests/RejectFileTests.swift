@@ -55,6 +55,8 @@ struct RejectFileTests {
         let path = NSTemporaryDirectory() + "rejects-\(UUID().uuidString).xlsx"
         try r.body.write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
+        // A copy for a person (or openpyxl / python-calamine) to open.
+        try? r.body.write(to: URL(fileURLWithPath: "/tmp/quarry-rejects.xlsx"))
         var rows: [[String]] = []
         try TabularReaders.make(format: .xlsx, path: path).read(limits: ExtractionLimits(), isCancelled: { false }, progress: { _ in }) {
             rows.append($1)
