@@ -46,6 +46,25 @@ struct RejectFileTests {
         #expect(try await HTTP.request("GET", flow.base + "/api/extraction/jobs/\(job)/rejects?format=pdf", token: flow.org.token).status == 400)
     }
 
+    /// A comma file with CRLF line ends, no price guard: a quoted CRLF inside a field stays in its record, a row
+    /// wider than the header keeps its extra cell, and lines end with CRLF as in the file. Valid rows keep no text.
+    @Test func crlfFileAndWideRows() async throws {
+        let flow = try await SupplierFlow.make()
+        let csv = "sku,price,note\r\nC-1,1.00,ok\r\nC-2,\"a,b\",\"multi\r\nline\"\r\nC-3,x,wide,extra\r\n"
+        let job = try await flow.extract(csv, config: ["supplier_id": "crlf"], name: "crlf.csv")
+        let r = try await HTTP.request("GET", flow.base + "/api/extraction/jobs/\(job)/rejects", token: flow.org.token)
+        #expect(r.status == 200, "\(r)")
+        let expected =
+            "sku,price,note,row_number,column,code,message\r\n"
+            + "C-2,\"a,b\",\"multi\r\nline\",3,price,INVALID_NUMBER,\"'a,b' is not a number\"\r\n"
+            + "C-3,x,wide,extra,4,price,INVALID_NUMBER,'x' is not a number\r\n"
+        #expect(r.text == expected, "\(r.text.debugDescription)")
+        let kept = try await flow.pool.query(
+            "SELECT count(*) FILTER (WHERE source IS NOT NULL) AS n FROM quarry.result_rows WHERE job_id = $1::uuid AND valid", [job]
+        ).first?.int("n")
+        #expect(kept == 0)
+    }
+
     /// XLSX: the same rows as cells, read back by the XLSX reader.
     @Test func xlsxReadsBackCellByCell() async throws {
         let flow = try await SupplierFlow.make()
