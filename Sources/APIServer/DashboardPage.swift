@@ -161,7 +161,7 @@ enum DashboardPage {
         const money = (v, cur) => v === null || v === undefined ? '–' : fmt(v) + (cur ? ' ' + cur : '');
         function diffRow(r){
           const held = r.change === 'held';
-          const buttons = held ? `<button class="approve" onclick="reviewRow(this,'approve')">approve</button> <button class="reject" onclick="reviewRow(this,'reject')">reject</button>` : '';
+          const buttons = held && !jobView.committed ? `<button class="approve" onclick="reviewRow(this,'approve')">approve</button> <button class="reject" onclick="reviewRow(this,'reject')">reject</button>` : '';
           return `<tr class="${held ? 'held' : ''}" data-sku="${esc(r.sku)}"><td class="rownum">${esc(r.row_number ?? '')}</td><td>${esc(r.sku)}</td><td>${esc(r.name)}</td>`
             + `<td>${esc(r.change)}</td><td>${esc(money(r.old_price, r.old_currency))}</td><td>${esc(money(r.new_price, r.currency))}</td>`
             + `<td>${esc(r.price_change_pct === null || r.price_change_pct === undefined ? '' : fmt(r.price_change_pct) + ' %')}</td>`
@@ -196,12 +196,15 @@ enum DashboardPage {
           }
           html += '</div>';
           if (diff) {
+            // A committed result takes no more decisions: its buttons are disabled.
+            jobView.committed = !!diff.committed;
+            const off = diff.committed ? ' disabled' : '';
             const opts = ['', 'new', 'updated', 'unchanged', 'held', 'removed']
               .map(c => `<option value="${c}"${c === jobView.change ? ' selected' : ''}>${c || 'all changes'}</option>`).join('');
             html += `<div class="actions"><select id="job-change" aria-label="change" onchange="filterDiff(this.value)">${opts}</select> `
-              + `<button id="job-approve-all" onclick="reviewAll('approve')">Approve all held</button> `
-              + `<button id="job-reject-all" onclick="reviewAll('reject')">Reject all held</button> `
-              + `<button id="job-commit" onclick="commitJob()">Commit to catalog</button> <span id="job-msg">${esc(note ?? '')}</span></div>`
+              + `<button id="job-approve-all" onclick="reviewAll('approve')"${off}>Approve all held</button> `
+              + `<button id="job-reject-all" onclick="reviewAll('reject')"${off}>Reject all held</button> `
+              + `<button id="job-commit" onclick="commitJob()"${off}>Commit to catalog</button> <span id="job-msg">${esc(note ?? '')}</span></div>`
               + `<table id="job-diff"><thead><tr><th>row</th><th>sku</th><th>name</th><th>change</th><th>old price</th><th>new price</th><th>change</th><th>decision</th><th></th></tr></thead>`
               + `<tbody>${(diff.rows || []).map(diffRow).join('') || '<tr><td colspan="9">no rows</td></tr>'}</tbody></table>`
               + `<p class="actions"><button id="job-prev" onclick="pageDiff(-1)"${jobView.page ? '' : ' disabled'}>previous</button> `

@@ -42,6 +42,7 @@ struct DashboardJobViewTests {
             await wait(() => text('job-msg').startsWith('committed'), 'the commit');
             log('commit ' + text('job-msg'));
             log('committed ' + text('job-committed'));
+            log('after-commit ' + d().getElementById('job-commit').disabled + ' ' + d().querySelectorAll('#job-diff tr.held').length + ' ' + d().querySelectorAll('#job-diff button.approve').length);
           } catch (e) { log('error ' + e.message); }
           log('done');
         };
@@ -82,6 +83,7 @@ struct DashboardJobViewTests {
         #expect(log.contains("one review needs_review: 1 approved, 0 rejected, 9 undecided"), "\(log)")
         #expect(log.contains("state-after reviewed"), "\(log)")
         #expect(log.contains("commit committed: 1 inserted, 10 updated"), "\(log)")
+        #expect(log.contains("after-commit true 10 0"), "\(log)")
         #expect(log.contains("committed yes") && log.hasSuffix("done") && !log.contains("error"), "\(log)")
         // The markup in a product name is shown as text, never parsed.
         #expect(log.contains("markup 0 true"), "\(log)")
@@ -99,5 +101,10 @@ struct DashboardJobViewTests {
             "SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1::uuid AND change = 'held' AND decision = 'approved'", [job]
         ).first?.int("n")
         #expect(approved == 10)
+
+        // A screenshot of the job view for a person to look at.
+        _ = try await DashboardTests.runChromium(
+            ["--screenshot=/tmp/quarry-dashboard-job.png", "--window-size=1280,1100", "--hide-scrollbars"],
+            url: flow.base + "/#token=\(flow.org.token)&job=\(job)")
     }
 }
