@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "QuarryTestSupport", "Queue", "Postgres", "Models", "Storage", "APIAuth", "APIServer",
+                "QuarryTestSupport", "Queue", "Postgres", "Models", "Storage", "APIAuth", "APIServer", "Extraction",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             // Hostile fixtures are read by #filePath-relative path, not bundled.

@@ -128,6 +128,7 @@ struct ExtractionRun: Sendable {
         summary.duplicates = outcome.duplicates
         summary.headerFingerprint = outcome.headerFingerprint
         summary.sourceHeader = Array(outcome.sourceHeader.prefix(1000))
+        summary.sourceHeaderLine = outcome.sourceHeaderLine
         summary.mappingSource = profiles.source
         summary.profileSupplierId = profiles.profileSupplier
         var scope = CatalogScope(org: job.orgID, supplier: config.supplierId ?? "", priceGuard: config.priceGuard)

@@ -52,6 +52,8 @@ public struct ExtractionSummary: Sendable, Codable, Hashable {
     public var headerFingerprint: String?
     /// The header cells as read (the reject file's header); at most 1,000.
     public var sourceHeader: [String]?
+    /// The header's original text, for delimited files (the reject file's first line).
+    public var sourceHeaderLine: String?
     /// What the commit would change in the catalog (issue 16).
     public var diff: CatalogDiffSummary?
     /// The price guard's review (absent when nothing is held); updated by `POST …/review`.
@@ -77,7 +79,7 @@ public struct ExtractionSummary: Sendable, Codable, Hashable {
         case issuesByCode = "issues_by_code", validationMode = "validation_mode", mapping
         case unmappedColumns = "unmapped_columns", retryOf = "retry_of", rowsKeptFromPreviousRun = "rows_kept_from_previous_run"
         case supplierId = "supplier_id", mappingSource = "mapping_source", profileSupplierId = "profile_supplier_id"
-        case headerFingerprint = "header_fingerprint", diff, review, sourceHeader = "source_header"
+        case headerFingerprint = "header_fingerprint", diff, review, sourceHeader = "source_header", sourceHeaderLine = "source_header_line"
         case pageCount = "page_count", wordCount = "word_count", sectionCount = "section_count", paragraphCount = "paragraph_count"
         case paragraphs, durationMs = "duration_ms", phasesMs = "phases_ms", rowsPerS = "rows_per_s"
     }

@@ -38,6 +38,8 @@ struct TabularPipeline {
         var headerFingerprint: String?
         /// The header cells as read (the reject file's header).
         var sourceHeader: [String] = []
+        /// The header's original text, for delimited files (the reject file's first line).
+        var sourceHeaderLine: String?
         /// The profile matched by the header fingerprint, if any.
         var matchedProfile: SupplierProfiles.Match?
     }
@@ -70,8 +72,13 @@ struct TabularPipeline {
         encoder.start()
         var bytesRead: Int64 = 0
         var lastProgress = ContinuousClock.now - .seconds(1)
+        // The source of a row is kept for the reject file: always for an invalid row, and for every row when a
+        // price guard is in effect (a held row may be rejected in review). Delimited files also keep each such
+        // row's original text; the rows the header locator holds back keep theirs until it decides.
+        var keepsEveryRow = config.priceGuard != nil
+        var heldBackLines: [Int: String] = [:]
 
-        func setHeader(_ headers: [String], at row: Int, confidence: Double) throws(JobError) {
+        func setHeader(_ headers: [String], at row: Int, confidence: Double, line: String?) throws(JobError) {
             var effective = config
             let fingerprint = HeaderFingerprint.of(headers)
             outcome.headerFingerprint = fingerprint
@@ -80,6 +87,8 @@ struct TabularPipeline {
                 effective = match.profile.fill(config)
                 outcome.matchedProfile = match
             }
+            outcome.sourceHeaderLine = line
+            keepsEveryRow = effective.priceGuard != nil
             let mapping = try ColumnMapper.map(headers: headers, explicit: effective.columnMapping)
             processor = try RowProcessor(config: effective, mapping: mapping)
             outcome.mapping = mapping
@@ -87,7 +96,7 @@ struct TabularPipeline {
             outcome.headerRowConfidence = confidence
         }
 
-        func emit(_ rowNumber: Int, _ fields: [String]) throws {
+        func emit(_ rowNumber: Int, _ fields: [String], line: () -> String?) throws {
             guard let processor else { return }
             if let only = onlyRows, !only.contains(rowNumber) { return }
             guard let row = processor.process(rowNumber: rowNumber, fields: fields) else { return }
@@ -98,7 +107,8 @@ struct TabularPipeline {
             if isValid { outcome.rowsValid += 1 } else { outcome.rowsInvalid += 1 }
             outcome.extraCells += row.extraCells
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
-            try encode(row, isValid: isValid, source: isValid ? nil : fields, into: &encoder)
+            let source = isValid && !keepsEveryRow ? nil : SourceCells(cells: fields, line: line())
+            try encode(row, isValid: isValid, source: source, into: &encoder)
             try encoder.flush(to: write)
             // Progress (seed 000): at most every 100 rows, and — unless 100 rows take longer — at least every
             // second; the clock is read once per 100 rows and the box is refreshed every 100 ms at most.
@@ -113,17 +123,30 @@ struct TabularPipeline {
             }
         }
 
-        func handle(_ event: HeaderLocator.Event) throws {
+        // `current` is the row the reader is delivering (its line is still readable); others were held back.
+        func handle(_ event: HeaderLocator.Event, current: Int, line: () -> String?) throws {
+            func lineOf(_ row: Int) -> String? { heldBackLines.removeValue(forKey: row) ?? (row == current ? line() : nil) }
             switch event {
-            case .header(let row, let cells, let confidence): try setHeader(cells, at: row, confidence: confidence)
-            case .row(let number, let cells): try emit(number, cells)
+            case .header(let row, let cells, let confidence): try setHeader(cells, at: row, confidence: confidence, line: lineOf(row))
+            case .row(let number, let cells): try emit(number, cells) { lineOf(number) }
             }
         }
-
-        try reader.read(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { rowNumber, fields in
-            try locator.feed(rowNumber, fields, emit: handle)
+        func onRow(_ rowNumber: Int, _ fields: [String], _ line: () -> String?) throws {
+            if processor == nil, let text = line() { heldBackLines[rowNumber] = text }
+            try locator.feed(rowNumber, fields) { try handle($0, current: rowNumber, line: line) }
+            if processor != nil && !heldBackLines.isEmpty { heldBackLines = [:] }
         }
-        try locator.finish(emit: handle)
+
+        if let csv = reader as? CSVReader {
+            try csv.readLines(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { n, fields, line in
+                try onRow(n, fields) { line() }
+            }
+        } else {
+            try reader.read(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { n, fields in
+                try onRow(n, fields) { nil }
+            }
+        }
+        try locator.finish { try handle($0, current: -1) { nil } }
         encoder.finish()
         try encoder.flush(to: write, ifAtLeast: 0)
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
@@ -131,7 +154,7 @@ struct TabularPipeline {
     }
 
     /// The 18 columns of ``copyStatement``, in order.
-    private func encode(_ row: ProcessedRow, isValid: Bool, source: [String]?, into e: inout CopyBinaryEncoder) throws {
+    private func encode(_ row: ProcessedRow, isValid: Bool, source: SourceCells?, into e: inout CopyBinaryEncoder) throws {
         e.row(fields: 18)
         e.field(jobID)
         e.field(int4: Int32(clamping: row.rowNumber))
@@ -160,7 +183,21 @@ struct TabularPipeline {
         e.field(jsonb: row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
         // The commit's candidates: valid rows with a SKU (classification refines `new`).
         e.field(isValid && !(row.sku ?? "").isEmpty ? "new" : nil)
-        e.field(jsonb: source.map(JSONFragments.array))
+        e.field(jsonb: source.map(\.json))
+    }
+}
+
+/// A row as it was in the source, stored in `result_rows.source` for the reject file: a JSON array of its cells,
+/// or — for a delimited file, whose original text is kept exactly — `{"cells": […], "line": "…"}`.
+struct SourceCells {
+    var cells: [String]
+    var line: String?
+
+    var json: String {
+        guard let line else { return JSONFragments.array(cells) }
+        var out = "{\"cells\":" + JSONFragments.array(cells) + ",\"line\":"
+        JSONFragments.escape(line, into: &out)
+        return out + "}"
     }
 }
 

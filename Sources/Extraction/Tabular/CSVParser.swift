@@ -43,6 +43,13 @@ public struct CSVParser: Sendable {
     private var quotedEnd = 0
     /// Records completed so far, blank and comment lines included.
     public private(set) var recordNumber = 0
+    /// Line-keeping mode (``feedLines(_:onRecord:)``): whether a record has begun, and its bytes from earlier chunks.
+    private var lineStarted = false
+    private var lineCarry: [UInt8] = []
+
+    /// A record handler that also gets the record's text as it stands in the input (quotes, escapes and embedded
+    /// line breaks included, the terminating line break excluded), valid only during the call.
+    public typealias LineHandler = (_ recordNumber: Int, _ fields: [String], _ line: UnsafeBufferPointer<UInt8>) throws -> Void
 
     /// Creates a parser for `dialect`.
     public init(
@@ -70,7 +77,22 @@ public struct CSVParser: Sendable {
 
     /// Parses `bytes`, calling `onRecord(recordNumber, fields)` for each complete non-blank record.
     public mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>, onRecord: (_ recordNumber: Int, _ fields: [String]) throws -> Void) throws {
+        try scan(bytes, keepLines: false) { n, fields, _ in try onRecord(n, fields) }
+    }
+
+    /// Parses `bytes` like ``feed(_:onRecord:)`` and also hands each record's original text to `onRecord` (the
+    /// reject file). Costs one copy of a record's bytes only when it spans two chunks.
+    public mutating func feedLines(_ bytes: UnsafeBufferPointer<UInt8>, onRecord: LineHandler) throws {
+        try scan(bytes, keepLines: true, onRecord: onRecord)
+    }
+
+    private mutating func scan(_ bytes: UnsafeBufferPointer<UInt8>, keepLines: Bool, onRecord: LineHandler) throws {
         guard let base = bytes.baseAddress else { return }
+        // Where the current record's text begins in this chunk (0 when it began in an earlier one).
+        var lineStart = 0
+        defer {
+            if keepLines && lineStarted { lineCarry.append(contentsOf: UnsafeBufferPointer(start: base + lineStart, count: bytes.count - lineStart)) }
+        }
         let n = bytes.count
         let delim = dialect.delimiter
         let quoting = dialect.quote != nil, quote = dialect.quote ?? 0
@@ -86,6 +108,10 @@ public struct CSVParser: Sendable {
                 state = .fieldStart
                 if base[i] == lf { i += 1 }
             case .fieldStart:
+                if keepLines && !lineStarted {
+                    lineStarted = true
+                    lineStart = i
+                }
                 let b = base[i]
                 if b == quote && quoting {
                     state = .quoted
@@ -128,7 +154,7 @@ public struct CSVParser: Sendable {
                 if b == delim {
                     state = .fieldStart
                 } else {
-                    try endRecord(onRecord)
+                    try endRecord(onRecord, keepLines: keepLines, tail: UnsafeBufferPointer(start: base + lineStart, count: i - 1 - lineStart))
                     state = b == cr ? .afterCR : .fieldStart
                 }
             case .quoted:
@@ -160,7 +186,7 @@ public struct CSVParser: Sendable {
                 } else if b == lf || b == cr {
                     i += 1
                     try endField()
-                    try endRecord(onRecord)
+                    try endRecord(onRecord, keepLines: keepLines, tail: UnsafeBufferPointer(start: base + lineStart, count: i - 1 - lineStart))
                     state = b == cr ? .afterCR : .fieldStart
                 } else {
                     state = .unquoted
@@ -175,6 +201,8 @@ public struct CSVParser: Sendable {
                 let b = base[i]
                 i += 1
                 recordNumber += 1
+                lineStarted = false
+                lineCarry.removeAll(keepingCapacity: true)
                 state = b == cr ? .afterCR : .fieldStart
             }
         }
@@ -206,6 +234,15 @@ public struct CSVParser: Sendable {
 
     /// Ends the input: flushes a last record without a trailing line break.
     public mutating func finish(onRecord: (_ recordNumber: Int, _ fields: [String]) throws -> Void) throws {
+        try finishScan(keepLines: false) { n, fields, _ in try onRecord(n, fields) }
+    }
+
+    /// Ends the input of ``feedLines(_:onRecord:)``.
+    public mutating func finishLines(onRecord: LineHandler) throws {
+        try finishScan(keepLines: true, onRecord: onRecord)
+    }
+
+    private mutating func finishScan(keepLines: Bool, onRecord: LineHandler) throws {
         switch state {
         case .quoted, .escapedInQuoted:
             throw JobError(
@@ -215,15 +252,17 @@ public struct CSVParser: Sendable {
             state = .fieldStart
         case .comment:
             recordNumber += 1
+            lineStarted = false
+            lineCarry.removeAll(keepingCapacity: true)
             state = .fieldStart
         case .fieldStart:
             if !fieldEnds.isEmpty {
                 try endField()
-                try endRecord(onRecord)
+                try endRecord(onRecord, keepLines: keepLines, tail: UnsafeBufferPointer(start: nil, count: 0))
             }
         case .unquoted, .quoteInQuoted, .escapedInUnquoted:
             try endField()
-            try endRecord(onRecord)
+            try endRecord(onRecord, keepLines: keepLines, tail: UnsafeBufferPointer(start: nil, count: 0))
             state = .fieldStart
         }
     }
@@ -264,7 +303,18 @@ public struct CSVParser: Sendable {
         fieldEnds.append(record.count)
     }
 
-    private mutating func endRecord(_ onRecord: (_ recordNumber: Int, _ fields: [String]) throws -> Void) throws {
+    /// Ends a record; with `keepLines`, its text is the bytes carried from earlier chunks plus `tail`.
+    private mutating func endRecord(_ onRecord: LineHandler, keepLines: Bool, tail: UnsafeBufferPointer<UInt8>) throws {
+        guard keepLines else { return try endRecord(onRecord, line: UnsafeBufferPointer(start: nil, count: 0)) }
+        lineStarted = false
+        if lineCarry.isEmpty { return try endRecord(onRecord, line: tail) }
+        var line = lineCarry
+        lineCarry = []
+        line.append(contentsOf: tail)
+        try line.withUnsafeBufferPointer { try endRecord(onRecord, line: $0) }
+    }
+
+    private mutating func endRecord(_ onRecord: LineHandler, line: UnsafeBufferPointer<UInt8>) throws {
         recordNumber += 1
         defer {
             record.removeAll(keepingCapacity: true)
@@ -283,6 +333,6 @@ public struct CSVParser: Sendable {
                 start = end
             }
         }
-        try onRecord(recordNumber, fields)
+        try onRecord(recordNumber, fields, line)
     }
 }

@@ -40,6 +40,31 @@ public struct CSVReader: EscapingTabularReader {
         progress: (_ bytesRead: Int64) -> Void,
         onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
     ) throws {
+        try stream(limits: limits, isCancelled: isCancelled, progress: progress, keepLines: false) { n, fields, _ in try onRow(n, fields) }
+    }
+
+    /// Reads like ``read(limits:isCancelled:progress:onRow:)`` and also offers each row's original text — the
+    /// record as it stands in the file, quotes, escapes and embedded line breaks included, without its line
+    /// break — decoded like its cells (UTF-16 and single-byte files become Unicode text). `line()` is only valid
+    /// during the call and decodes on demand, so rows that do not need it cost nothing more than the parse.
+    public func readLines(
+        limits: ExtractionLimits,
+        isCancelled: @Sendable () -> Bool,
+        progress: (_ bytesRead: Int64) -> Void,
+        onRow: (_ rowNumber: Int, _ fields: [String], _ line: () -> String) throws -> Void
+    ) throws {
+        try withoutActuallyEscaping(isCancelled) { isCancelled in
+            try stream(limits: limits, isCancelled: isCancelled, progress: progress, keepLines: true, onRow: onRow)
+        }
+    }
+
+    private func stream(
+        limits: ExtractionLimits,
+        isCancelled: @escaping @Sendable () -> Bool,
+        progress: (_ bytesRead: Int64) -> Void,
+        keepLines: Bool,
+        onRow: (_ rowNumber: Int, _ fields: [String], _ line: () -> String) throws -> Void
+    ) throws {
         let file = try ChunkedFile(path: path)
         try file.checkSize(limits)
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
@@ -55,18 +80,26 @@ public struct CSVReader: EscapingTabularReader {
         // A job that places its header itself (`header_row` / `skip_rows`) counts physical rows: nothing is skipped.
         let preamble = options.keepPreamble ? 0 : probe.sniffed.preambleRecords
 
-        func deliver(_ number: Int, _ fields: [String]) throws {
+        let decoding = probe.encoding.decoding
+        func deliver(_ number: Int, _ fields: [String], _ line: UnsafeBufferPointer<UInt8>) throws {
             if number <= preamble { return }
             try gate.admit(rowNumber: number)
-            try onRow(number, fields)
+            try onRow(number, fields) { decoding.decode(line) }
+        }
+        func feed(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+            if keepLines {
+                try parser.feedLines(bytes, onRecord: deliver)
+            } else {
+                try parser.feed(bytes) { try deliver($0, $1, UnsafeBufferPointer(start: nil, count: 0)) }
+            }
         }
         func process(_ raw: UnsafeBufferPointer<UInt8>) throws {
             if var t = transcoder {
                 t.transcode(raw, into: &utf8Buffer)
                 transcoder = t
-                try utf8Buffer.withUnsafeBufferPointer { try parser.feed($0, onRecord: deliver) }
+                try utf8Buffer.withUnsafeBufferPointer { try feed($0) }
             } else {
-                try parser.feed(raw, onRecord: deliver)
+                try feed(raw)
             }
         }
 
@@ -81,9 +114,13 @@ public struct CSVReader: EscapingTabularReader {
         }
         if var t = transcoder {
             t.finish(into: &utf8Buffer)
-            if !utf8Buffer.isEmpty { try utf8Buffer.withUnsafeBufferPointer { try parser.feed($0, onRecord: deliver) } }
+            if !utf8Buffer.isEmpty { try utf8Buffer.withUnsafeBufferPointer { try feed($0) } }
         }
-        try parser.finish(onRecord: deliver)
+        if keepLines {
+            try parser.finishLines(onRecord: deliver)
+        } else {
+            try parser.finish { try deliver($0, $1, UnsafeBufferPointer(start: nil, count: 0)) }
+        }
         progress(file.offset)
     }
 }
