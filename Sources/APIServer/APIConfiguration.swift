@@ -31,6 +31,10 @@ public struct APIConfiguration: Sendable {
     /// `API_ANON_RATE_LIMIT_PER_MIN` (default 60): failed or unverifiable authentications per client address per
     /// minute, checked before any database lookup (429 + `Retry-After` beyond). Tokens verified recently skip it.
     public var anonRateLimitPerMinute: Int
+    /// `API_ANON_REFUSAL_DELAY_MS` (default 50, 0 disables): how long a request refused by the per-address bucket
+    /// waits before its 429 is sent. A tarpit: a flooding client gets at most one refusal per connection per
+    /// delay, so the flood costs the api a sleeping task per connection instead of its CPU.
+    public var anonRefusalDelay: Duration
     /// `API_METRICS_REFRESH_MS` (default 5000, at least 500): how often the `/metrics` gauges are re-read from the
     /// database, by one background query per process whatever the scrape rate.
     public var metricsRefresh: Duration
@@ -45,8 +49,9 @@ public struct APIConfiguration: Sendable {
         maxJSONBytes: Int = 1 << 20, rateLimitPerMinute: Int = 600, requestTimeout: Duration = .seconds(30),
         sseHeartbeat: Duration = .seconds(15), defaultJobDuration: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5),
         maxMemberPriority: Int = 10, anonRateLimitPerMinute: Int = 60, metricsRefresh: Duration = .seconds(5),
-        metricsToken: String? = nil, sseMaxStreamsPerToken: Int = 20
+        metricsToken: String? = nil, sseMaxStreamsPerToken: Int = 20, anonRefusalDelay: Duration = .milliseconds(50)
     ) {
+        self.anonRefusalDelay = anonRefusalDelay
         self.maxMemberPriority = maxMemberPriority
         self.anonRateLimitPerMinute = anonRateLimitPerMinute
         self.metricsRefresh = metricsRefresh
@@ -87,7 +92,8 @@ public struct APIConfiguration: Sendable {
             anonRateLimitPerMinute: max(1, try int("API_ANON_RATE_LIMIT_PER_MIN", 60)),
             metricsRefresh: .milliseconds(max(500, try int("API_METRICS_REFRESH_MS", 5_000))),
             metricsToken: env["METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
-            sseMaxStreamsPerToken: max(1, try int("API_SSE_MAX_STREAMS_PER_TOKEN", 20)))
+            sseMaxStreamsPerToken: max(1, try int("API_SSE_MAX_STREAMS_PER_TOKEN", 20)),
+            anonRefusalDelay: .milliseconds(min(5_000, max(0, try int("API_ANON_REFUSAL_DELAY_MS", 50)))))
     }
 }
 

@@ -276,7 +276,7 @@ public final class APIServer: Sendable {
         case .open: return nil
         case .metrics:
             guard let expected = config.metricsToken else { return nil }
-            try takeAnonymous(address)
+            try await takeAnonymous(address)
             if let token, APITokens.constantTimeEquals(APITokens.hash(token), APITokens.hash(expected)) {
                 anonLimiter.refund(address ?? "")
                 return nil
@@ -286,14 +286,14 @@ public final class APIServer: Sendable {
         case .member, .admin: break
         }
         guard let token, !token.isEmpty else {
-            try takeAnonymous(address)
+            try await takeAnonymous(address)
             failedAuth.record(address: address, reason: "missing")
             throw APIError.unauthorized("missing bearer token")
         }
         let digest = APITokens.hash(token)
         if let cached = tokenCache.lookup(digest) { return cached }
         let charged = !tokenCache.isKnown(digest)
-        if charged { try takeAnonymous(address) }
+        if charged { try await takeAnonymous(address) }
         switch try await APITokens.authenticate(pool: pool, token: token) {
         case .success(let p):
             if charged { anonLimiter.refund(address ?? "") }
@@ -313,10 +313,12 @@ public final class APIServer: Sendable {
         }
     }
 
-    /// One token from the client address's bucket, or 429 (counted as a refusal, no database work).
-    private func takeAnonymous(_ address: String?) throws {
+    /// One token from the client address's bucket, or 429 (counted as a refusal, no database work) after
+    /// `API_ANON_REFUSAL_DELAY_MS`: the tarpit that keeps a flood from taking the CPU authenticated calls need.
+    private func takeAnonymous(_ address: String?) async throws {
         if let wait = anonLimiter.take(address ?? "") {
             failedAuth.record(address: address, reason: "rate_limited")
+            if config.anonRefusalDelay > .zero { try? await Task.sleep(for: config.anonRefusalDelay) }
             throw APIError(
                 status: .tooManyRequests, code: "RATE_LIMITED", message: "too many unauthenticated requests from this address",
                 retryAfterSeconds: wait)
