@@ -106,13 +106,19 @@ struct ConfigContractTests {
         #expect(first["currency"] as? String == "EUR")
     }
 
-    @Test func retryWithABadConfigIsInvalidConfig() async throws {
+    /// A finished (cancelled) job of a fresh org on a fresh upload, ready to be retried.
+    func cancelledJob() async throws -> (base: String, org: TestOrg, upload: String, id: String) {
         let base = try await APIHarness.shared.base()
         let org = try await APIHarness.shared.org()
         let upload = try await uploadCSV(base, org)
         let created = try await createJob(base, org, upload: upload, config: ["supplier_id": "s1"])
         let id = try #require(created.data["job_id"] as? String, "\(created)")
         _ = try await HTTP.request("DELETE", base + "/api/extraction/jobs/\(id)", token: org.token)
+        return (base, org, upload, id)
+    }
+
+    @Test func retryWithABadConfigIsInvalidConfig() async throws {
+        let (base, org, upload, id) = try await cancelledJob()
         for route in ["/api/extraction/jobs/\(id)/retry", "/api/jobs/\(id)/retry"] {
             let bad = try await HTTP.request("POST", base + route, token: org.token, body: HTTP.json(["config": ["header_row": 0]]))
             #expect(bad.status == 400, "\(route): \(bad)")
@@ -128,12 +134,7 @@ struct ConfigContractTests {
     /// A job stored under older rules (here: `ean` and `barcode` both mapped, once resolved by dictionary order)
     /// and retried without a new config: 400 `INVALID_CONFIG` naming the field, not a job the worker dead-letters.
     @Test func retryOfAStoredConfigThatTodaysRulesRefuseIsInvalidConfig() async throws {
-        let base = try await APIHarness.shared.base()
-        let org = try await APIHarness.shared.org()
-        let upload = try await uploadCSV(base, org)
-        let created = try await createJob(base, org, upload: upload, config: ["supplier_id": "s1"])
-        let id = try #require(created.data["job_id"] as? String, "\(created)")
-        _ = try await HTTP.request("DELETE", base + "/api/extraction/jobs/\(id)", token: org.token)
+        let (base, org, upload, id) = try await cancelledJob()
         try await APIHarness.shared.pool.query(
             "UPDATE quarry.jobs SET payload = jsonb_set(payload, '{config}', '{\"column_mapping\": {\"ean\": 0, \"barcode\": 1}}') WHERE id = $1::uuid",
             [id])
