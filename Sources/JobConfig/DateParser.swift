@@ -115,8 +115,8 @@ public enum DateParser {
         return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
     }
 
-    /// Days since 1970-01-01 → civil date (Howard Hinnant's algorithm).
-    private static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
+    /// Days since 1970-01-01 → civil (year, month, day) (Howard Hinnant's algorithm); also the workbook readers'.
+    public static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

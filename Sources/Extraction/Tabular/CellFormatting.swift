@@ -135,7 +135,8 @@ enum ExcelDate {
             days += 1  // Excel's fictitious 1900-02-29
         }
         // days since 1899-12-30 → civil date
-        let (y, m, d) = civil(fromDaysSinceEpoch: days - 25569)
+        let civil = DateParser.civilFromDays(Int(days - 25569))
+        let (y, m, d) = (Int64(civil.0), Int64(civil.1), Int64(civil.2))
         let h = totalSeconds / 3600, mi = (totalSeconds / 60) % 60, s = totalSeconds % 60
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let datePart = "\(String(repeating: "0", count: max(0, 4 - String(y).count)))\(y)-\(two(m))-\(two(d))"
@@ -161,19 +162,5 @@ enum ExcelDate {
             text += "." + digits
         }
         return text
-    }
-
-    /// Howard Hinnant's days → (year, month, day), days since 1970-01-01.
-    static func civil(fromDaysSinceEpoch z0: Int64) -> (Int64, Int64, Int64) {
-        let z = z0 + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let y = yoe + era * 400
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (m <= 2 ? y + 1 : y, m, d)
     }
 }
