@@ -157,7 +157,9 @@ public final class QueueWorker: Service, Sendable {
             }
             let want = min(free, configuration.claimBatch)
             let jobs: [ClaimedJob]
+            let claimStart = ContinuousClock.now
             do {
+                defer { metrics.claimDurations.record(ContinuousClock.now - claimStart) }
                 jobs = try await store.claim(
                     workerID: configuration.workerID, kinds: kinds, limit: want, fair: configuration.fairClaim,
                     orgMaxRunning: configuration.orgMaxRunning)

@@ -1,3 +1,4 @@
+import Alerts
 import ArgumentParser
 import Foundation
 import Models
@@ -10,8 +11,10 @@ struct Bench: AsyncParsableCommand {
         subcommands: [QueueBench.self, FairnessBench.self, ExtractBench.self, RowsBench.self, XLSXBench.self, CommitBench.self])
 }
 
-/// `quarry bench queue`: enqueue N no-op jobs, drain them with W worker processes, then
-/// measure pickup latency into the idle fleet. The last line is one JSON object.
+/// `quarry bench queue`: enqueue N no-op jobs, drain them with W worker processes, then measure pickup latency
+/// into the idle fleet; optionally the same drain again while another session holds an old snapshot
+/// (`--old-snapshot`), and pgqueuer's drain of the same N jobs on the same database (`--pgqueuer-python`).
+/// Refuses a non-durable cluster unless `--allow-non-durable`. The last line is one JSON object.
 struct QueueBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "queue", abstract: "Queue throughput and pickup latency.")
     @OptionGroup var db: DatabaseOptions
@@ -20,16 +23,91 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Jobs claimed per call.") var batch = 500
     @Option(help: "Job slots per worker (default 2 × batch).") var concurrency: Int?
     @Option(help: "Pickup samples.") var samples = 200
+    @Flag(help: "Drain a second time while another session holds a snapshot open; prints ratio_to_clean.")
+    var oldSnapshot = false
+    @Flag(help: "Run on a cluster with fsync or synchronous_commit off (figures are then not durable ones).")
+    var allowNonDurable = false
+    @Option(help: "Python of a virtualenv with pgqueuer and asyncpg: run pgqueuer's drain of the same N jobs too.")
+    var pgqueuerPython: String?
+    @Option(help: "The peer script (shared/bench/pgqueuer_bench.py).")
+    var pgqueuerScript = "../shared/bench/pgqueuer_bench.py"
+    @Option(help: "First worker /metrics port (claim timings are read from each worker).") var metricsPort = 19_610
+
+    /// What one drain measured.
+    struct Drain {
+        var seconds: Double
+        var claimP50Ms: Double
+        var claimP99Ms: Double
+        var jobsPerSecond: Int
+    }
 
     func run() async throws {
         let pool = try db.pool(size: 2)
         let store = JobStore(pool: pool)
+        let settings = try await pool.query(
+            "SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sc"
+        ).first
+        let durable = settings?.string("fsync") == "on" && settings?.string("sc") != "off"
+        guard durable || allowNonDurable else {
+            throw ValidationError(
+                "this cluster has fsync=\(settings?.string("fsync") ?? "?"), synchronous_commit=\(settings?.string("sc") ?? "?"): "
+                    + "run on a durable cluster (scripts/bench-queue starts one) or pass --allow-non-durable")
+        }
+        print("cluster: fsync=\(settings?.string("fsync") ?? "?"), synchronous_commit=\(settings?.string("sc") ?? "?")")
+
+        let clean = try await drain(pool: pool, store: store, holdSnapshot: false)
+        var held: Drain?
+        if oldSnapshot { held = try await drain(pool: pool, store: store, holdSnapshot: true) }
+        let pickups = try await pickup(pool: pool, store: store)
+        func pct(_ p: Double) -> Double { pickups.isEmpty ? 0 : pickups[min(pickups.count - 1, Int(Double(pickups.count) * p))] }
+        print("pickup:  p50 \(String(format: "%.2f", pct(0.5))) ms, p99 \(String(format: "%.2f", pct(0.99))) ms over \(pickups.count) samples")
+
+        var summary: [String: Any] = [
+            "jobs": jobs, "workers": workers, "batch": batch, "durable": durable,
+            "drain_jobs_per_s": clean.jobsPerSecond,
+            "claim_p50_ms": round2(clean.claimP50Ms), "claim_p99_ms": round2(clean.claimP99Ms),
+            "pickup_p50_ms": round2(pct(0.5)), "pickup_p99_ms": round2(pct(0.99)),
+        ]
+        if let held {
+            summary["old_snapshot_drain_jobs_per_s"] = held.jobsPerSecond
+            summary["old_snapshot_claim_p50_ms"] = round2(held.claimP50Ms)
+            summary["old_snapshot_claim_p99_ms"] = round2(held.claimP99Ms)
+            summary["ratio_to_clean"] = round2(clean.seconds / held.seconds)
+            summary["claim_p99_ratio_to_clean"] = clean.claimP99Ms > 0 ? round2(held.claimP99Ms / clean.claimP99Ms) : 0
+        }
+        if let python = pgqueuerPython {
+            let peer = try runPgqueuer(python: python)
+            summary["pgqueuer_drain_jobs_per_s"] = peer
+            summary["ratio_to_pgqueuer"] = peer > 0 ? round2(Double(clean.jobsPerSecond) / Double(peer)) : 0
+        }
+        let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    func round2(_ x: Double) -> Double { (x * 100).rounded() / 100 }
+
+    /// Enqueues the N jobs, then drains them with a fresh fleet; claim timings come from the workers' `/metrics`.
+    func drain(pool: PostgresPool, store: JobStore, holdSnapshot: Bool) async throws -> Drain {
         let kind = "noop"
         try await pool.query("DELETE FROM quarry.jobs WHERE kind = 'noop' AND status IN ('completed','cancelled','dead_lettered','failed')")
         try await pool.query("DELETE FROM quarry.job_metrics WHERE kind = 'noop'")
         try await pool.query("VACUUM ANALYZE quarry.jobs")
 
-        // Enqueue.
+        // The old snapshot: a repeatable-read transaction that has read something, open for the whole drain.
+        var snapshotHolder: PostgresConnection?
+        if holdSnapshot {
+            let c = try PostgresConnection(conninfo: try db.resolvedURL(), applicationName: "quarry-bench-old-snapshot")
+            try c.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            try c.query("SELECT count(*) FROM quarry.workers")
+            snapshotHolder = c
+        }
+        defer {
+            if let c = snapshotHolder {
+                _ = try? c.query("ROLLBACK")
+                c.close()
+            }
+        }
+
         let t0 = ContinuousClock.now
         var enqueued = 0
         while enqueued < jobs {
@@ -38,15 +116,15 @@ struct QueueBench: AsyncParsableCommand {
         }
         let enqueueSeconds = (ContinuousClock.now - t0).seconds
 
-        // Drain with W worker processes.
         let t1 = ContinuousClock.now
         let fleet = try WorkerFleet.start(
             count: workers,
             environment: [
                 "WORKER_KINDS": kind, "WORKER_CLAIM_BATCH": "\(batch)",
                 "EXTRACTION_MAX_CONCURRENCY": "\(concurrency ?? batch * 2)", "LOG_LEVEL": "warning",
-                "EXTRACTION_POLL_INTERVAL_MS": "200", "DB_POOL_SIZE": "3",
-            ])
+                "EXTRACTION_POLL_INTERVAL_MS": "200", "DB_POOL_SIZE": "3", "DATABASE_URL": try db.resolvedURL(),
+            ],
+            metricsPortBase: metricsPort)
         defer { fleet.stop() }
         while true {
             let left =
@@ -57,9 +135,29 @@ struct QueueBench: AsyncParsableCommand {
             if !fleet.allRunning { throw ValidationError("a worker exited during the benchmark") }
             try await Task.sleep(for: .milliseconds(5))
         }
-        let drainSeconds = (ContinuousClock.now - t1).seconds
+        let seconds = (ContinuousClock.now - t1).seconds
+        let claims = try await fleet.claimQuantiles()
+        fleet.stop()
+        let label = holdSnapshot ? "drain with an old snapshot held" : "drain"
+        print("enqueue: \(Int(Double(jobs) / enqueueSeconds)) jobs/s (\(String(format: "%.2f", enqueueSeconds)) s)")
+        print(
+            "\(label): \(Int(Double(jobs) / seconds)) jobs/s (\(String(format: "%.2f", seconds)) s, incl. worker start); "
+                + "claim p50 \(String(format: "%.2f", claims.p50 * 1000)) ms, p99 \(String(format: "%.2f", claims.p99 * 1000)) ms")
+        return Drain(seconds: seconds, claimP50Ms: claims.p50 * 1000, claimP99Ms: claims.p99 * 1000, jobsPerSecond: Int(Double(jobs) / seconds))
+    }
 
-        // Pickup: one job into the idle fleet, enqueue → handler start (database clock).
+    /// One job at a time into the idle fleet: enqueue → handler start on the database clock.
+    func pickup(pool: PostgresPool, store: JobStore) async throws -> [Double] {
+        let kind = "noop"
+        let fleet = try WorkerFleet.start(
+            count: workers,
+            environment: [
+                "WORKER_KINDS": kind, "WORKER_CLAIM_BATCH": "\(batch)", "EXTRACTION_MAX_CONCURRENCY": "\(concurrency ?? batch * 2)",
+                "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "200", "DB_POOL_SIZE": "3",
+                "DATABASE_URL": try db.resolvedURL(),
+            ])
+        defer { fleet.stop() }
+        try await Task.sleep(for: .milliseconds(500))
         var pickups: [Double] = []
         for _ in 0..<samples {
             let id = try await store.enqueue(kind: kind)
@@ -75,47 +173,96 @@ struct QueueBench: AsyncParsableCommand {
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        pickups.sort()
-        func pct(_ p: Double) -> Double { pickups.isEmpty ? 0 : pickups[min(pickups.count - 1, Int(Double(pickups.count) * p))] }
-        fleet.stop()
+        return pickups.sorted()
+    }
 
-        print("jobs \(jobs), workers \(workers), batch \(batch)")
-        print("enqueue: \(Int(Double(jobs) / enqueueSeconds)) jobs/s (\(String(format: "%.2f", enqueueSeconds)) s)")
-        print("drain:   \(Int(Double(jobs) / drainSeconds)) jobs/s (\(String(format: "%.2f", drainSeconds)) s, incl. worker start)")
-        print("pickup:  p50 \(String(format: "%.2f", pct(0.5))) ms, p99 \(String(format: "%.2f", pct(0.99))) ms over \(pickups.count) samples")
-        let summary: [String: Any] = [
-            "enqueue_jobs_per_s": Int(Double(jobs) / enqueueSeconds),
-            "drain_jobs_per_s": Int(Double(jobs) / drainSeconds),
-            "pickup_p50_ms": (pct(0.5) * 100).rounded() / 100,
-            "pickup_p99_ms": (pct(0.99) * 100).rounded() / 100,
-        ]
-        let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
-        print(String(decoding: data, as: UTF8.self))
+    /// pgqueuer's enqueue + drain of the same N no-op jobs on the same database (its schema installed if missing).
+    func runPgqueuer(python: String) throws -> Int {
+        guard FileManager.default.fileExists(atPath: pgqueuerScript) else {
+            throw ValidationError("no peer script at \(pgqueuerScript) (--pgqueuer-script)")
+        }
+        let bin = URL(fileURLWithPath: python).deletingLastPathComponent().appendingPathComponent("pgq").path
+        let url = try db.resolvedURL()
+        let parts = URLComponents(string: url)
+        var env = ProcessInfo.processInfo.environment
+        env["PGHOST"] = parts?.host ?? "127.0.0.1"
+        env["PGPORT"] = "\(parts?.port ?? 5432)"
+        env["PGUSER"] = parts?.user ?? "postgres"
+        env["PGDATABASE"] = String((parts?.path ?? "/quarry").dropFirst())
+        if let password = parts?.password { env["PGPASSWORD"] = password }
+        _ = try runProcess(bin, ["install"], environment: env)  // "already installed" is fine
+        let out = try runProcess(python, [pgqueuerScript, url, "\(jobs)", "\(batch)", "\(workers)"], environment: env)
+        print(out.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard let range = out.range(of: #"drain (\d+) jobs/s"#, options: .regularExpression) else {
+            throw ValidationError("pgqueuer printed no drain figure: \(out)")
+        }
+        return Int(out[range].split(separator: " ")[1]) ?? 0
+    }
+
+    func runProcess(_ path: String, _ arguments: [String], environment: [String: String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        p.environment = environment
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
     }
 }
 
 /// Worker processes started from the binary beside this one.
 final class WorkerFleet: @unchecked Sendable {  // only used from the command's task
     let processes: [Process]
+    let metricsPortBase: Int?
 
-    init(processes: [Process]) { self.processes = processes }
+    init(processes: [Process], metricsPortBase: Int? = nil) {
+        self.processes = processes
+        self.metricsPortBase = metricsPortBase
+    }
 
     static func workerBinary() -> String {
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         return ProcessInfo.processInfo.environment["QUARRY_WORKER_BIN"] ?? here.appendingPathComponent("worker").path
     }
 
-    static func start(count: Int, environment: [String: String]) throws -> WorkerFleet {
+    /// Starts `count` workers; with `metricsPortBase`, worker i serves `/metrics` on `metricsPortBase + i`.
+    static func start(count: Int, environment: [String: String], metricsPortBase: Int? = nil) throws -> WorkerFleet {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
-        let ps: [Process] = try (0..<count).map { _ in
+        let ps: [Process] = try (0..<count).map { i in
             let p = Process()
             p.executableURL = URL(fileURLWithPath: workerBinary())
-            p.environment = env
+            var e = env
+            if let base = metricsPortBase { e["METRICS_PORT"] = "\(base + i)" }
+            p.environment = e
             try p.run()
             return p
         }
-        return WorkerFleet(processes: ps)
+        return WorkerFleet(processes: ps, metricsPortBase: metricsPortBase)
+    }
+
+    /// The claim-duration quantiles the workers report (`quarry_worker_claim_seconds`), in seconds: the median of
+    /// their medians and the largest p99.
+    func claimQuantiles() async throws -> (p50: Double, p99: Double) {
+        guard let base = metricsPortBase else { return (0, 0) }
+        let client = CurlHTTPClient()
+        var p50s: [Double] = []
+        var p99 = 0.0
+        for i in processes.indices {
+            let response = try await client.send(WebhookRequest(url: "http://127.0.0.1:\(base + i)/metrics", method: "GET"))
+            for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n")
+            where line.hasPrefix("quarry_worker_claim_seconds{") {
+                let value = Double(line.split(separator: " ").last ?? "") ?? 0
+                if line.contains("quantile=\"0.5\"") { p50s.append(value) }
+                if line.contains("quantile=\"0.99\"") { p99 = max(p99, value) }
+            }
+        }
+        p50s.sort()
+        return (p50s.isEmpty ? 0 : p50s[p50s.count / 2], p99)
     }
 
     var allRunning: Bool { processes.allSatisfy(\.isRunning) }

@@ -23,10 +23,16 @@ struct DatabaseOptions: ParsableArguments {
     @Option(name: .customLong("database-url"), help: "PostgreSQL URL (default: $DATABASE_URL).")
     var databaseURL: String?
 
-    func pool(size: Int = 2) throws -> PostgresPool {
+    /// The URL from `--database-url` or `DATABASE_URL`.
+    func resolvedURL() throws -> String {
         guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else {
             throw ValidationError("DATABASE_URL is not set (or pass --database-url)")
         }
+        return url
+    }
+
+    func pool(size: Int = 2) throws -> PostgresPool {
+        let url = try resolvedURL()
         QuarryLogging.bootstrap(service: "quarry")
         return PostgresPool(
             configuration: .init(conninfo: url, maxConnections: size, applicationName: "quarry-cli"),

@@ -21,6 +21,8 @@ public struct StalledJobRecovery: Sendable {
         public var requeued = 0
         public var deadLettered = 0
         public var workersStopped = 0
+        /// Orgs dropped from `quarry.queue_orgs` (the fair claim's org set) because no job of theirs is queued.
+        public var queueOrgsPruned = 0
         public var recovered: Int { requeued + deadLettered }
     }
 
@@ -60,6 +62,7 @@ public struct StalledJobRecovery: Sendable {
                 ])
         }
         outcome.workersStopped = stopped.count
+        outcome.queueOrgsPruned = try await store.pool.query("SELECT quarry.prune_queue_orgs() AS n").first?.int("n") ?? 0
         return outcome
     }
 
