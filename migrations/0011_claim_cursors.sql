@@ -31,7 +31,8 @@
 -- VACUUM: nothing here needs vacuum to stay fast; cursor rows are updated once per claim (HOT, fillfactor 20)
 -- and jobs' dead index entries are left for autovacuum, which removes them once the old snapshot ends.
 
--- One cursor per (scope, kinds): scope is an org (the fair claim) or the nil uuid (the global order); kinds is
+-- One cursor per (scope, kinds): scope is an org (the fair claim) or ffffffff-ffff-ffff-ffff-ffffffffffff (the
+-- global order; org ids are version 4/7 UUIDs or the nil system org, never that one); kinds is
 -- the claimer's sorted kind list, so a worker that claims other kinds never moves a cursor past jobs it skipped.
 CREATE TABLE quarry.claim_cursors (
     scope        uuid NOT NULL,
@@ -44,6 +45,10 @@ CREATE TABLE quarry.claim_cursors (
 ) WITH (fillfactor = 20);
 
 CREATE TABLE quarry.queue_orgs (org_id uuid PRIMARY KEY);
+
+-- One index entry less per claimed job: an org's processing jobs (the ORG_MAX_RUNNING count) are found through
+-- jobs_org_status_created_idx (org_id, status, …) as well.
+DROP INDEX quarry.jobs_processing_org_idx;
 INSERT INTO quarry.queue_orgs (org_id) SELECT DISTINCT org_id FROM quarry.jobs WHERE status = 'queued';
 
 -- Every job that becomes queued registers its org (one statement-level insert per enqueue statement; a per-row
@@ -84,7 +89,7 @@ BEGIN
       AND NOT EXISTS (SELECT 1 FROM quarry.jobs j WHERE j.org_id = q.org_id AND j.status = 'queued');
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM quarry.claim_cursors c
-    WHERE c.scope <> '00000000-0000-0000-0000-000000000000' AND c.scope = ANY(v_locked)
+    WHERE c.scope = ANY(v_locked)
       AND NOT EXISTS (SELECT 1 FROM quarry.queue_orgs q WHERE q.org_id = c.scope);
     RETURN n;
 END $$;
@@ -166,10 +171,11 @@ LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off SET jit = 
 DECLARE
     v_token uuid := gen_random_uuid();
     v_ids uuid[]; v_orgs uuid[]; v_prios integer[]; v_runs timestamptz[];
-    v_full_orgs uuid[];
+    v_full_orgs uuid[]; v_empty_orgs uuid[];
     cur quarry.claim_cursors;
     v_kinds text[] := ARRAY(SELECT DISTINCT k FROM unnest(p_kinds) AS k ORDER BY 1);
     v_nil uuid := '00000000-0000-0000-0000-000000000000';
+    v_global uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff';  -- the global order's scope (no org has this id)
     v_full boolean;
     hp integer; hr timestamptz; hid uuid;
     a_ids uuid[]; a_prios integer[]; a_runs timestamptz[]; n integer;
@@ -178,7 +184,7 @@ BEGIN
        AND (NOT p_fair OR (SELECT count(*) FROM (SELECT 1 FROM quarry.queue_orgs LIMIT 2) s) <= 1) THEN
         -- Global order (one org queued, or fairness off): three ranges of jobs_claim_idx around the global
         -- cursor, each locked as it is read (SKIP LOCKED walks on past rows other claims hold).
-        SELECT * INTO cur FROM quarry.claim_cursors k WHERE k.scope = v_nil AND k.kinds = v_kinds;
+        SELECT * INTO cur FROM quarry.claim_cursors k WHERE k.scope = v_global AND k.kinds = v_kinds;
         v_full := cur.priority IS NULL OR cur.full_scan_at < clock_timestamp() - interval '2 seconds';
         hp := CASE WHEN v_full THEN 2147483647 ELSE cur.priority END;
         hr := CASE WHEN v_full THEN '-infinity' ELSE cur.run_at END;
@@ -212,7 +218,13 @@ BEGIN
         END IF;
         -- Move the cursor to the last job taken (never backwards: invariant 1); note the full scan.
         IF n > 0 OR v_full THEN
-            PERFORM quarry.advance_cursor(v_nil, v_kinds, v_prios[n], v_runs[n], v_ids[n], v_full);
+            PERFORM quarry.advance_cursor(v_global, v_kinds, v_prios[n], v_runs[n], v_ids[n], v_full);
+        END IF;
+        IF v_full AND n = 0 THEN
+            -- A full scan that found nothing: no job these kinds can take was due when this claim began, so the
+            -- cursor may stand at (0, now()) - else a queue holding only jobs this claimer cannot take (other
+            -- kinds, future run_at) would be read in full on every claim.
+            PERFORM quarry.advance_cursor(v_global, v_kinds, 0, now(), v_nil, v_full);
         END IF;
     ELSE
         -- Round-robin across the orgs of quarry.queue_orgs (migration 0007's invariants), each org's candidates
@@ -244,13 +256,19 @@ BEGIN
         )
         SELECT array_agg(p.id ORDER BY p.ord), array_agg(p.org_id ORDER BY p.ord), array_agg(p.priority ORDER BY p.ord),
                array_agg(p.run_at ORDER BY p.ord),
-               (SELECT array_agg(e.org_id) FROM eligible e WHERE e.full AND e.room > 0)
-        INTO v_ids, v_orgs, v_prios, v_runs, v_full_orgs FROM picked p;
+               (SELECT array_agg(e.org_id) FROM eligible e WHERE e.full AND e.room > 0),
+               (SELECT array_agg(e.org_id) FROM eligible e
+                WHERE e.full AND e.room > 0 AND NOT EXISTS (SELECT 1 FROM ranked r WHERE r.org_id = e.org_id))
+        INTO v_ids, v_orgs, v_prios, v_runs, v_full_orgs, v_empty_orgs FROM picked p;
         v_ids := coalesce(v_ids, '{}');
         -- Cursors are moved in org order (two claims never wait on each other's cursor rows in a cycle).
+        -- A full scan that found nothing for an org: its cursor may stand at (0, now()) (see the global path).
         PERFORM quarry.advance_cursor(x.org_id, v_kinds, x.priority, x.run_at, x.id, x.org_id = ANY(coalesce(v_full_orgs, '{}')))
         FROM (
-            SELECT o.org_id, l.priority, l.run_at, l.id
+            SELECT o.org_id,
+                   CASE WHEN o.org_id = ANY(coalesce(v_empty_orgs, '{}')) THEN 0 ELSE l.priority END AS priority,
+                   CASE WHEN o.org_id = ANY(coalesce(v_empty_orgs, '{}')) THEN now() ELSE l.run_at END AS run_at,
+                   CASE WHEN o.org_id = ANY(coalesce(v_empty_orgs, '{}')) THEN v_nil ELSE l.id END AS id
             FROM (SELECT DISTINCT u FROM unnest(coalesce(v_orgs, '{}') || coalesce(v_full_orgs, '{}')) AS u) o(org_id)
             LEFT JOIN LATERAL (
                 SELECT u.priority, u.run_at, u.id
