@@ -9,12 +9,12 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct ResultBlockTests {
     /// A CSV of `rows` data rows (file rows 2…rows+1): SKU `B-<file row>`, price `<file row>.50`; `invalid` file rows
-    /// have no SKU (required), `sku` overrides a file row's SKU.
-    static func csv(rows: Int, invalid: Set<Int> = [], sku: [Int: String] = [:]) -> String {
+    /// have no SKU (required), `sku` / `price` override a file row's SKU / price.
+    static func csv(rows: Int, invalid: Set<Int> = [], sku: [Int: String] = [:], price: [Int: String] = [:]) -> String {
         var out = "sku,name,price,currency\n"
         for line in 2...(rows + 1) {
             let s = invalid.contains(line) ? "" : sku[line] ?? "B-\(line)"
-            out += "\(s),Part \(line),\(line).50,EUR\n"
+            out += "\(s),Part \(line),\(price[line] ?? "\(line).50"),EUR\n"
         }
         return out
     }
@@ -79,6 +79,23 @@ struct ResultBlockTests {
                 Block(first: 2, last: 1001, count: 1000, invalid: 0), Block(first: 1002, last: 2001, count: 1000, invalid: 0),
                 Block(first: 2002, last: 3001, count: 1000, invalid: 2), Block(first: 3002, last: 3002, count: 1, invalid: 0),
             ])
+        // The summaries the worker sent in its COPY are what the rows say (the trigger's definition, recomputed here).
+        let mismatched = try await pool.query(
+            """
+            SELECT count(*) AS n FROM quarry.result_blocks b, LATERAL (
+                SELECT min(r.row_number) AS f, max(r.row_number) AS l, count(*) AS c, count(*) FILTER (WHERE r.valid) AS v,
+                       count(*) FILTER (WHERE r.change = 'new') AS nn,
+                       coalesce((SELECT array_agg(DISTINCT i->>'code' ORDER BY i->>'code') FROM unnest(b.rows) x,
+                                 jsonb_array_elements(coalesce(x.issues, '[]')) i), '{}') AS codes
+                FROM unnest(b.rows) r) s
+            WHERE b.job_id = $1::uuid AND (b.first_row, b.last_row, b.row_count, b.valid_count, b.invalid_count, b.n_new, b.issue_codes)
+                IS DISTINCT FROM (s.f, s.l, s.c::int, s.v::int, (s.c - s.v)::int, s.nn::int, s.codes)
+            """, [job])
+        #expect(mismatched.first?.int("n") == 0)
+        let codes = try await pool.query(
+            "SELECT array_to_string(issue_codes, ',') AS c FROM quarry.result_blocks WHERE job_id = $1::uuid ORDER BY first_row", [job]
+        ).map { $0.string("c") ?? "?" }
+        #expect(codes == ["", "", "REQUIRED", ""], "\(codes)")
         // Pages of 300: every cursor position, several of them inside one block and some across two.
         let (rows, pages) = try await allRows(flow, job, limit: 300)
         #expect(rows == Array(2...3002))
@@ -150,6 +167,47 @@ struct ResultBlockTests {
         #expect(diffRows.count == 2597)
         #expect(!diffRows.contains(5) && !diffRows.contains(1500) && diffRows.contains(2400) && !diffRows.contains(2410))
         #expect(diffRows.contains(2420))
+    }
+
+    /// A retry of the rejected rows merges the retried rows into the accepted ones of the first run, and the
+    /// job's rows are cut into blocks of 1,000 again (`quarry.copy_result_rows`).
+    @Test func retryOfRejectedRowsAcrossBlocksRecutsTheBlocks() async throws {
+        let flow = try await SupplierFlow.make()
+        let bad: [Int: String] = [500: "abc", 1500: "abc", 2400: "abc"]
+        let first = try await flow.extract(Self.csv(rows: 2500, price: bad), config: [:], name: "retry.csv")
+        #expect(try await blocks(first, flow.pool).map(\.invalid) == [1, 1, 1])
+        let retried = try await HTTP.request(
+            "POST", flow.base + "/api/extraction/jobs/\(first)/retry", token: flow.org.token,
+            headers: ["Content-Type": "application/json"],
+            body: HTTP.json([
+                "only_rejected": true,
+                "config": ["transformations": [["type": "replace", "field": "price", "find": "abc", "with": "3.00"]]],
+            ]))
+        let job = try #require(retried.data["job_id"] as? String, "\(retried)")
+        var status = ""
+        for _ in 0..<40 where status != "completed" && status != "dead_lettered" {
+            _ = try await HTTP.request("POST", flow.base + "/api/worker/process?max_jobs=100&budget_ms=5000", token: flow.admin.token)
+            status = try await HTTP.request("GET", flow.base + "/api/extraction/jobs/\(job)", token: flow.org.token).data["status"] as? String ?? ""
+        }
+        try #require(status == "completed", "retry ended \(status)")
+        #expect(
+            try await blocks(job, flow.pool) == [
+                Block(first: 2, last: 1001, count: 1000, invalid: 0), Block(first: 1002, last: 2001, count: 1000, invalid: 0),
+                Block(first: 2002, last: 2501, count: 500, invalid: 0),
+            ])
+        let (rows, _) = try await allRows(flow, job, limit: 600)
+        #expect(rows == Array(2...2501))
+        let page = try await HTTP.request(
+            "GET", flow.base + "/api/extraction/jobs/\(job)/result?limit=1&cursor=\(Self.cursor(1499))", token: flow.org.token)
+        let row = (page.data["rows"] as? [[String: Any]])?.first
+        #expect(row?["row_number"] as? Int == 1500 && row?["price"] as? Double == 3, "\(page)")
+        #expect((page.data["summary"] as? [String: Any])?["rows_kept_from_previous_run"] as? Int == 2497)
+    }
+
+    /// The API's cursor for "after row n" (base64url of the row number).
+    static func cursor(_ n: Int) -> String {
+        Data("\(n)".utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
     }
 
     @Test func classificationReviewAndCommitAcrossBlocks() async throws {
