@@ -54,7 +54,13 @@ CREATE TABLE quarry.result_blocks (
     rows          quarry.result_row[] NOT NULL,
     PRIMARY KEY (job_id, first_row)
 );
-ALTER TABLE quarry.result_blocks ALTER COLUMN rows SET COMPRESSION lz4;
+-- lz4 where the server is built with it (PostgreSQL 14+, --with-lz4; the dev server is), else the default pglz.
+DO $$
+BEGIN
+    ALTER TABLE quarry.result_blocks ALTER COLUMN rows SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    RAISE NOTICE 'lz4 is not available: result blocks are compressed with pglz';
+END $$;
 ALTER TABLE quarry.result_blocks ALTER COLUMN rows SET STORAGE EXTENDED;
 
 -- A held row's review decision (POST …/review).
