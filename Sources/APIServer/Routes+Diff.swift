@@ -4,7 +4,8 @@ import Hummingbird
 import Postgres
 
 /// The catalog diff and the price guard's review (issue 16). The diff is what the worker's classification
-/// stored (`result_rows.change`, `result_removed`), read here page by page; the commit applies the same rows.
+/// stored (each row's `change` in its block, `result_removed`), read here page by page; the commit applies the
+/// same rows. Decisions on held rows live in `result_decisions`.
 extension APIServer {
     static let diffChanges: Set<String> = ["new", "updated", "unchanged", "held", "removed"]
 
@@ -14,7 +15,8 @@ extension APIServer {
             'price_change', CASE WHEN r.old_price IS NOT NULL THEN r.price - r.old_price END,
             'price_change_pct', CASE WHEN r.old_price > 0 THEN round((r.price - r.old_price) / r.old_price * 100, 2) END,
             'currency', r.currency, 'old_currency', r.old_currency,
-            'currency_changed', r.change <> 'new' AND r.old_currency IS DISTINCT FROM r.currency, 'decision', r.decision)
+            'currency_changed', r.change <> 'new' AND r.old_currency IS DISTINCT FROM r.currency, 'decision',
+            (SELECT d.decision FROM quarry.result_decisions d WHERE d.job_id = $1 AND d.row_number = r.row_number))
         """
 
     /// The diff header: the result's diff summary, review and supplier, for a completed tabular job of the org.
@@ -66,14 +68,10 @@ extension APIServer {
                 guard let n = Int(cursor), n >= 0 else { throw APIError.badRequest("invalid cursor") }
                 after = n
             }
-            // Two statements, not one with an OR: each keeps its own plan on result_rows_change_idx.
-            let filter = change == nil ? "r.change IS NOT NULL AND $2::text IS NULL" : "r.change = $2"
+            // Blocks without a row of the wanted change are skipped on their summaries (quarry.diff_page).
             rows = try await pool.query(
-                """
-                SELECT \(Self.diffRowJSON)::text AS j, r.row_number FROM quarry.result_rows r
-                WHERE r.job_id = $1 AND \(filter) AND r.row_number > $3
-                ORDER BY r.row_number LIMIT $4
-                """, [id, change, after, limit + 1], prepare: true)
+                "SELECT \(Self.diffRowJSON)::text AS j, r.row_number FROM quarry.diff_page($1, $2::text, $3, $4) r",
+                [id, change, after, limit + 1], prepare: true)
         }
         let page = Array(rows.prefix(limit))
         let next = rows.count > limit ? Envelope.encode(Cursor.encode([page.last?.string(key) ?? ""])) : "null"
@@ -111,7 +109,7 @@ extension APIServer {
             if !named.isEmpty {
                 let known = Set(
                     try conn.query(
-                        "SELECT sku FROM quarry.result_rows WHERE job_id = $1 AND change = 'held' AND sku = ANY($2::text[])", [id, named]
+                        "SELECT sku FROM quarry.held_rows($1) WHERE sku = ANY($2::text[])", [id, named]
                     ).compactMap { $0.string("sku") })
                 let unknown = named.filter { !known.contains($0) }
                 if let first = unknown.first {
@@ -129,14 +127,18 @@ extension APIServer {
                 decided[decision] =
                     try conn.query(
                         """
-                        UPDATE quarry.result_rows SET decision = $2
-                        WHERE job_id = $1 AND change = 'held' AND ($3 OR sku = ANY($4::text[]))
+                        INSERT INTO quarry.result_decisions (job_id, row_number, decision)
+                        SELECT $1, h.row_number, $2 FROM quarry.held_rows($1) h WHERE $3 OR h.sku = ANY($4::text[])
+                        ON CONFLICT (job_id, row_number) DO UPDATE SET decision = excluded.decision
                         """, [id, decision, selection.all, selection.skus]
                     ).affectedRows
             }
             let undecided =
                 try conn.query(
-                    "SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1 AND change = 'held' AND decision IS NULL", [id]
+                    """
+                    SELECT count(*) AS n FROM quarry.held_rows($1) h
+                    WHERE NOT EXISTS (SELECT 1 FROM quarry.result_decisions d WHERE d.job_id = $1 AND d.row_number = h.row_number)
+                    """, [id]
                 ).first?.int("n") ?? 0
             let newState = undecided == 0 ? "reviewed" : state
             let review =
@@ -158,8 +160,8 @@ extension APIServer {
             let counts =
                 try conn.query(
                     """
-                    SELECT count(*) FILTER (WHERE decision = 'approved') AS a, count(*) FILTER (WHERE decision = 'rejected') AS r
-                    FROM quarry.result_rows WHERE job_id = $1 AND change = 'held'
+                    SELECT count(*) FILTER (WHERE d.decision = 'approved') AS a, count(*) FILTER (WHERE d.decision = 'rejected') AS r
+                    FROM quarry.held_rows($1) h JOIN quarry.result_decisions d ON d.job_id = $1 AND d.row_number = h.row_number
                     """, [id]
                 ).first
             return .success(

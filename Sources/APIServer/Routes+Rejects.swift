@@ -112,13 +112,12 @@ extension APIServer {
                        CASE WHEN r.valid THEN 'price change rejected in review: ' || coalesce(r.old_price::text, '?') || ' '
                                 || coalesce(r.old_currency, '') || ' -> ' || coalesce(r.price::text, '?') || ' ' || coalesce(r.currency, '')
                             ELSE i.issue->>'message' END AS message
-                FROM quarry.result_rows r
+                FROM quarry.reject_page($1, $2, 1000) r
                 LEFT JOIN LATERAL (
                     SELECT e AS issue FROM jsonb_array_elements(coalesce(r.issues, '[]'::jsonb)) WITH ORDINALITY AS x(e, n)
                     ORDER BY (e->>'severity' = 'error') DESC, n LIMIT 1
                 ) i ON NOT r.valid
-                WHERE r.job_id = $1 AND (NOT r.valid OR r.decision = 'rejected') AND r.row_number > $2
-                ORDER BY r.row_number LIMIT 1000
+                ORDER BY r.row_number
                 """, [id, after], prepare: true)
             let page = rows.map(rejectRow)
             if page.isEmpty { return }

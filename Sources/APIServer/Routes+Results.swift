@@ -68,9 +68,7 @@ extension APIServer {
         if format == "csv" { return csvExport(id: id, valid: valid) }
         let rows = try await pool.query(
             """
-            SELECT \(Self.rowJSON)::text AS j, r.row_number FROM quarry.result_rows r
-            WHERE r.job_id = $1 AND ($2::boolean IS NULL OR r.valid = $2) AND r.row_number > $3
-            ORDER BY r.row_number LIMIT $4
+            SELECT \(Self.rowJSON)::text AS j, r.row_number FROM quarry.result_page($1, $2::boolean, $3, $4) r
             """, [id, valid, after, limit + 1])
         let page = Array(rows.prefix(limit))
         let next = rows.count > limit ? Envelope.encode(Cursor.encode([page.last?.string("row_number") ?? "0"])) : "null"
@@ -94,8 +92,7 @@ extension APIServer {
                     """
                     SELECT row_number, valid, sku, name, description, price, currency, quantity, unit, category, brand,
                            barcode, classification, old_price, issues::text AS issues
-                    FROM quarry.result_rows WHERE job_id = $1 AND ($2::boolean IS NULL OR valid = $2) AND row_number > $3
-                    ORDER BY row_number LIMIT 1000
+                    FROM quarry.result_page($1, $2::boolean, $3, 1000)
                     """, [id, valid, after])
                 if rows.isEmpty { break }
                 var chunk = ""
@@ -179,13 +176,7 @@ extension APIServer {
                 "SELECT inserted, updated, removed FROM quarry.commit_result($1, $2, $3, $4)", [id, org, supplier, options.removeMissing]
             ).first
             let counts = try conn.query(
-                """
-                SELECT count(*) FILTER (WHERE change IN ('new','updated') OR (change = 'held' AND decision = 'approved')) AS applied,
-                       count(*) FILTER (WHERE change = 'unchanged') AS unchanged,
-                       count(*) FILTER (WHERE change = 'held' AND decision = 'approved') AS held_approved,
-                       count(*) FILTER (WHERE change = 'held' AND decision IS DISTINCT FROM 'approved') AS held_skipped
-                FROM quarry.result_rows WHERE job_id = $1 AND change IS NOT NULL
-                """, [id]
+                "SELECT applied, unchanged, held_approved, held_skipped FROM quarry.commit_counts($1)", [id]
             ).first
             let inserted = applied?.int("inserted") ?? 0
             let updated = applied?.int("updated") ?? 0

@@ -79,6 +79,28 @@ struct CopyBinaryEncoder {
         guard ok else { throw JobError(.extractionError, "cannot encode '\(text.prefix(40))' as a number for COPY") }
     }
 
+    /// A raw big-endian `int4` (no length prefix): array headers, column type OIDs inside a record.
+    mutating func raw(int4 value: Int32) { int32(value) }
+
+    /// Reserves a length prefix for a value whose bytes follow; returns its position for ``endLength(at:)``.
+    mutating func beginLength() -> Int {
+        let at = count
+        int32(0)
+        return at
+    }
+
+    /// Stores the length of the bytes written since ``beginLength()`` into its prefix.
+    mutating func endLength(at position: Int) {
+        let length = Int32(count - position - 4)
+        storage.withUnsafeMutableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: position, as: Int32.self) }
+    }
+
+    /// Appends the bytes another encoder has encoded.
+    mutating func append(_ other: CopyBinaryEncoder) { other.withBytes { bytes($0) } }
+
+    /// Forgets the bytes encoded so far (the capacity is kept).
+    mutating func reset() { count = 0 }
+
     /// Hands the bytes encoded so far to `write` once there are at least `threshold` of them, and starts over.
     mutating func flush(to write: (UnsafeRawBufferPointer) throws -> Void, ifAtLeast threshold: Int = 256 * 1024) throws {
         guard count >= threshold, count > 0 else { return }

@@ -8,7 +8,7 @@ public import Storage
 public import WorkerService
 
 /// The `extract` job: upload → format detection → streaming read → mapping, transforms,
-/// validation → rows in `quarry.result_rows` (COPY) → catalog classification → summary.
+/// validation → row blocks in `quarry.result_blocks` (COPY) → catalog classification → summary.
 ///
 /// The upload is read through the file store, then everything is written in one transaction that ends with
 /// the job's fenced completion (``Queue/JobStore/complete(_:result:rowsProcessed:inTransaction:)``): the

@@ -98,7 +98,7 @@ struct ExtractionRun: Sendable {
         return try finish(summary, kind: kind, rows: rows, results: results, scope: scope, on: tx)
     }
 
-    /// Reads, maps and validates the rows into `result_rows`, then classifies them; returns the row count and the
+    /// Reads, maps and validates the rows into the row blocks (`result_blocks`), then classifies them; returns the row count and the
     /// catalog they were classified against.
     func extractTable(
         format: FileFormat, path: String, into summary: inout ExtractionSummary, results: ResultStore, phaseDone: (String) -> Void

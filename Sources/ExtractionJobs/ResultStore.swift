@@ -3,8 +3,8 @@ import Foundation
 import Models
 import Postgres
 
-/// Owns an extract job's results: `quarry.extraction_results` (the summary and cache key), `result_rows` and
-/// `result_sections`. Every statement that writes them is here, with one column list.
+/// Owns an extract job's results: `quarry.extraction_results` (the summary and cache key), the row blocks
+/// (`result_blocks`, migration 0013) and `result_sections`. Every statement that writes them is here.
 ///
 /// A `ResultStore` works on the connection of the job's open transaction; the handler ends that
 /// transaction with the fenced completion (`JobStore.complete(_:result:rowsProcessed:inTransaction:)`), so
@@ -13,56 +13,49 @@ struct ResultStore {
     let connection: PostgresConnection
     let jobID: UUID
 
-    /// The columns of `result_rows` after `job_id`, in the order every copy below uses.
-    static let rowColumns =
-        "row_number, valid, sku, name, description, price, currency, quantity, unit, category, brand, barcode, classification, old_price, extra, issues"
-
-    /// The binary COPY that `TabularPipeline` (through `CopyBinaryEncoder`) produces data for: every row column
-    /// but `old_price`, which only classification sets, plus the catalog `change` (`new` for a valid row with a
-    /// SKU, which classification refines) and, for an invalid row, its source cells (the reject file).
-    static let rowCopyStatement = """
-        COPY quarry.result_rows (job_id, row_number, valid, sku, name, description, price, currency, quantity, unit,
-            category, brand, barcode, classification, extra, issues, change, source) FROM STDIN (FORMAT binary)
+    /// The binary COPY that `TabularPipeline` (through ``ResultBlockEncoder``) produces data for: one tuple per
+    /// block of 1,000 rows, its summaries first (classification fills the updated/unchanged/held counts), then the
+    /// rows as a `quarry.result_row[]`.
+    static let blockCopyStatement = """
+        COPY quarry.result_blocks (job_id, first_row, last_row, row_count, valid_count, invalid_count, n_new, n_updated,
+            n_unchanged, n_held, issue_codes, rows) FROM STDIN (FORMAT binary)
         """
 
     /// The binary COPY of document sections (`DocumentPipeline`).
     static let sectionCopyStatement = "COPY quarry.result_sections (job_id, index, title, text, word_count) FROM STDIN (FORMAT binary)"
 
+    /// The OID of the composite `quarry.result_row`, which the binary array of a block names.
+    func rowTypeOID() throws -> UInt32 {
+        guard let oid = try connection.query("SELECT 'quarry.result_row'::regtype::oid::bigint AS oid").first?.int("oid") else {
+            throw JobError(.databaseError, "the type quarry.result_row is missing (migration 0013)")
+        }
+        return UInt32(truncatingIfNeeded: oid)
+    }
+
     /// Removes whatever an earlier attempt of this job left (nothing, when attempts are fenced; kept for results
     /// written before migration 0006).
     func clear() throws {
-        try connection.query("DELETE FROM quarry.result_rows WHERE job_id = $1", [jobID])
+        try connection.query("DELETE FROM quarry.result_blocks WHERE job_id = $1", [jobID])
+        try connection.query("DELETE FROM quarry.result_decisions WHERE job_id = $1", [jobID])
         try connection.query("DELETE FROM quarry.result_sections WHERE job_id = $1", [jobID])
         try connection.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [jobID])
     }
 
-    /// Adds a `DUPLICATE_SKU` warning to each of `rows` (every occurrence of a SKU after its first).
+    /// Adds a `DUPLICATE_SKU` warning to each of `rows` (every occurrence of a SKU after its first), rewriting
+    /// only the blocks that hold them (`quarry.flag_duplicates`).
     func flagDuplicates(rows: [Int]) throws {
         try connection.query(
-            """
-            UPDATE quarry.result_rows
-            SET issues = coalesce(issues, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
-                'column', 'sku', 'code', $3::text,
-                'message', 'SKU ''' || left(sku, 100) || ''' appears more than once', 'severity', 'warning'))
-            WHERE job_id = $1 AND row_number = ANY($2::int[])
-            """, [jobID, rows, RowIssue.Code.duplicateSku], prepare: true)
+            "SELECT quarry.flag_duplicates($1, $2::int[], $3)", [jobID, rows, RowIssue.Code.duplicateSku], prepare: true)
     }
 
-    /// Copies another job's rows into this one. `onlyValid` keeps the accepted rows only (retry of rejected
-    /// rows); `resetClassification` writes valid rows as `new` again, to be classified against today's catalog.
+    /// Copies another job's rows into this one, merged with the rows this job already has and cut into blocks
+    /// again (`quarry.copy_result_rows`). `onlyValid` keeps the accepted rows only (retry of rejected rows);
+    /// `resetClassification` writes valid rows as `new` again, to be classified against today's catalog.
     @discardableResult
     func copyRows(from other: UUID, onlyValid: Bool, resetClassification: Bool) throws -> Int {
-        let classification = resetClassification ? "CASE WHEN valid THEN 'new' END" : "classification"
-        let oldPrice = resetClassification ? "NULL::numeric" : "old_price"
-        // The catalog change is always recomputed by `classify`.
-        return try connection.query(
-            """
-            INSERT INTO quarry.result_rows (job_id, \(Self.rowColumns), change, source)
-            SELECT $1, row_number, valid, sku, name, description, price, currency, quantity, unit, category, brand, barcode,
-                   \(classification), \(oldPrice), extra, issues, CASE WHEN valid AND sku <> '' THEN 'new' END, source
-            FROM quarry.result_rows WHERE job_id = $2 \(onlyValid ? "AND valid" : "")
-            """, [jobID, other]
-        ).affectedRows
+        try connection.query(
+            "SELECT quarry.copy_result_rows($1, $2, $3, $4) AS n", [jobID, other, onlyValid, resetClassification]
+        ).first?.int("n") ?? 0
     }
 
     func copySections(from other: UUID) throws {
@@ -74,13 +67,16 @@ struct ResultStore {
     /// Row numbers of another job's invalid rows (retry of rejected rows).
     func invalidRowNumbers(of other: UUID) throws -> Set<Int> {
         Set(
-            try connection.query("SELECT row_number FROM quarry.result_rows WHERE job_id = $1 AND NOT valid", [other]).compactMap {
-                $0.int("row_number")
-            })
+            try connection.query(
+                """
+                SELECT r.row_number FROM quarry.result_blocks b CROSS JOIN LATERAL unnest(b.rows) r
+                WHERE b.job_id = $1 AND b.invalid_count > 0 AND NOT r.valid
+                """, [other]
+            ).compactMap { $0.int("row_number") })
     }
 
-    /// Classifies valid rows against the org's catalog for the supplier, 1,000 rows per statement
-    /// (`quarry.classify_rows`, the one definition of what the commit would change), then marks earlier
+    /// Classifies valid rows against the org's catalog for the supplier, one block of 1,000 rows per statement
+    /// (`quarry.classify_blocks`, the one definition of what the commit would change), then marks earlier
     /// duplicates of a SKU as ignored and records the supplier's products the file does not name
     /// (`quarry.finish_diff`). Returns the seed's price-only counts and the diff summary.
     func classify(catalog: inout CatalogScope, hasDuplicates: Bool, isCancelled: () -> Bool) throws -> Classification {
@@ -100,7 +96,7 @@ struct ResultStore {
             if isCancelled() { throw JobError.cancelledExtraction }
             guard
                 let last = try connection.query(
-                    "SELECT quarry.classify_rows($1, $2, $3, $4::jsonb, $5, 1000) AS last",
+                    "SELECT quarry.classify_blocks($1, $2, $3, $4::jsonb, $5, 1) AS last",
                     [jobID, catalog.org, catalog.supplier, guardJSON, after], prepare: true
                 ).first?.int("last")
             else { break }
@@ -110,9 +106,11 @@ struct ResultStore {
         let r = try connection.query(
             """
             SELECT quarry.diff_summary($1)::text AS diff,
-                   (SELECT count(*) FROM quarry.result_rows WHERE job_id = $1 AND valid AND classification = 'updated') AS updated,
-                   (SELECT count(*) FROM quarry.result_rows WHERE job_id = $1 AND valid AND classification = 'unchanged') AS unchanged
-            """, [jobID]
+                   count(*) FILTER (WHERE r.valid AND r.classification = 'updated') AS updated,
+                   count(*) FILTER (WHERE r.valid AND r.classification = 'unchanged') AS unchanged
+            FROM quarry.result_blocks b CROSS JOIN LATERAL unnest(b.rows) r
+            WHERE b.job_id = $1 AND $2::boolean AND b.valid_count > 0
+            """, [jobID, hasCatalog]
         ).first
         var diff = try JSONDecoder().decode(CatalogDiffSummary.self, from: Data((r?.string("diff") ?? "{}").utf8))
         if catalog.priceGuard != nil {

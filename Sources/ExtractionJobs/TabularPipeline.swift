@@ -3,8 +3,8 @@ import Foundation
 import Models
 import Postgres
 
-/// Reads a tabular file, maps/transforms/validates each row and streams the rows into
-/// `quarry.result_rows` through a ``ResultStore`` — on the connection of the job's transaction.
+/// Reads a tabular file, maps/transforms/validates each row and streams the rows, in blocks of 1,000, into
+/// `quarry.result_blocks` through a ``ResultStore`` — on the connection of the job's transaction.
 struct TabularPipeline {
     let jobID: UUID
     let orgID: UUID
@@ -44,10 +44,13 @@ struct TabularPipeline {
         var matchedProfile: SupplierProfiles.Match?
     }
 
-    /// Streams every row into `results` (binary COPY), then flags repeated SKUs.
+    /// Streams every row into `results` (binary COPY of row blocks), then flags repeated SKUs.
     func run(into results: ResultStore) throws -> Outcome {
         var streamed: (Outcome, DuplicateFinder)?
-        try results.connection.copyIn(ResultStore.rowCopyStatement) { write in streamed = try stream(into: write) }
+        let rowType = try results.rowTypeOID()
+        try results.connection.copyIn(ResultStore.blockCopyStatement) { write in
+            streamed = try stream(rowType: rowType, into: write)
+        }
         guard var (outcome, duplicates) = streamed else { throw JobError(.emptyFile, "the file has no rows") }
         // Repeated SKUs: found exactly in bounded memory once every row is in, then flagged in place.
         outcome.duplicates = try duplicates.finish { rows in
@@ -58,10 +61,11 @@ struct TabularPipeline {
         return outcome
     }
 
-    /// Reads, maps, validates and encodes every row as binary COPY data for ``copyStatement``, handing it to
-    /// `write` in pieces of about 256 KB. Returns the counts and the SKUs seen (for the duplicate pass);
-    /// throws `.emptyFile` when the file has no header row.
-    func stream(into write: (UnsafeRawBufferPointer) throws -> Void) throws -> (Outcome, DuplicateFinder) {
+    /// Reads, maps, validates and encodes every row, in blocks, as binary COPY data for
+    /// ``ResultStore/blockCopyStatement``, handing it to `write` in pieces of about 256 KB. `rowType` is the OID
+    /// of `quarry.result_row` (0 when the bytes are not loaded). Returns the counts and the SKUs seen (for the
+    /// duplicate pass); throws `.emptyFile` when the file has no header row.
+    func stream(rowType: UInt32 = 0, into write: (UnsafeRawBufferPointer) throws -> Void) throws -> (Outcome, DuplicateFinder) {
         let reader = try TabularReaders.make(format: format, path: path, options: TabularOptions(config: config))
         var outcome = Outcome()
         outcome.source = try reader.inspect(limits: limits)
@@ -70,6 +74,7 @@ struct TabularPipeline {
         var locator = HeaderLocator(config: config, format: format)
         var encoder = CopyBinaryEncoder()
         encoder.start()
+        var block = ResultBlockEncoder(rowType: rowType, jobID: jobID)
         var bytesRead: Int64 = 0
         var lastProgress = ContinuousClock.now - .seconds(1)
         // The source of a row is kept for the reject file: always for an invalid row, and for every row when a
@@ -108,8 +113,11 @@ struct TabularPipeline {
             outcome.extraCells += row.extraCells
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
             let source = isValid && !keepsEveryRow ? nil : SourceCells(cells: fields, line: line())
-            try encode(row, isValid: isValid, source: source, into: &encoder)
-            try encoder.flush(to: write)
+            try encode(row, isValid: isValid, source: source, into: &block)
+            if block.isFull {
+                block.flush(into: &encoder)
+                try encoder.flush(to: write)
+            }
             // Progress (seed 000): at most every 100 rows, and — unless 100 rows take longer — at least every
             // second; the clock is read once per 100 rows and the box is refreshed every 100 ms at most.
             guard outcome.rowsTotal % 100 == 0 else { return }
@@ -147,47 +155,51 @@ struct TabularPipeline {
             }
         }
         try locator.finish { try handle($0, current: -1) { nil } }
+        block.flush(into: &encoder)
         encoder.finish()
         try encoder.flush(to: write, ifAtLeast: 0)
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
         return (outcome, duplicates)
     }
 
-    /// The 18 columns of ``copyStatement``, in order.
-    private func encode(_ row: ProcessedRow, isValid: Bool, source: SourceCells?, into e: inout CopyBinaryEncoder) throws {
-        e.row(fields: 18)
-        e.field(jobID)
-        e.field(int4: Int32(clamping: row.rowNumber))
-        e.field(isValid)
-        e.field(row.sku)
-        e.field(row.name)
-        e.field(row.description)
-        try e.field(numeric: row.priceText.value ?? row.price.map { "\($0)" })
-        e.field(row.currency)
-        try e.field(numeric: row.quantityText.value ?? row.quantity.map { "\($0)" })
-        e.field(row.unit)
-        e.field(row.category)
-        e.field(row.brand)
-        e.field(row.barcode)
-        e.field(isValid ? "new" : nil)
+    /// The 19 columns of `quarry.result_row`, in order.
+    private func encode(_ row: ProcessedRow, isValid: Bool, source: SourceCells?, into e: inout ResultBlockEncoder) throws {
+        // The commit's candidates: valid rows with a SKU (classification refines `new`).
+        let isNew = isValid && !(row.sku ?? "").isEmpty
+        e.beginRow()
+        e.column(int4: Int32(clamping: row.rowNumber))
+        e.column(isValid)
+        e.column(row.sku)
+        e.column(row.name)
+        e.column(row.description)
+        try e.column(numeric: row.priceText.value ?? row.price.map { "\($0)" })
+        e.column(row.currency)
+        try e.column(numeric: row.quantityText.value ?? row.quantity.map { "\($0)" })
+        e.column(row.unit)
+        e.column(row.category)
+        e.column(row.brand)
+        e.column(row.barcode)
+        e.column(isValid ? "new" : nil)  // classification
+        try e.column(numeric: nil)  // old_price
+        e.column(nil as String?)  // old_currency
+        e.column(isNew ? "new" : nil)  // change
         if row.extra.isEmpty && row.supplierSku == nil && row.minOrderQty == nil && row.packSize == nil && row.vatRate == nil {
-            e.null()
+            e.column(jsonb: nil)
         } else {
             var extra = row.extra
             if let s = row.supplierSku { extra["supplier_sku"] = s }
             if let m = row.minOrderQty { extra["min_order_qty"] = "\(m)" }
             if let p = row.packSize { extra["pack_size"] = p }
             if let v = row.vatRate { extra["vat_rate"] = "\(v)" }
-            e.field(jsonb: JSONFragments.object(extra))
+            e.column(jsonb: JSONFragments.object(extra))
         }
-        e.field(jsonb: row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
-        // The commit's candidates: valid rows with a SKU (classification refines `new`).
-        e.field(isValid && !(row.sku ?? "").isEmpty ? "new" : nil)
-        e.field(jsonb: source.map(\.json))
+        e.column(jsonb: row.issues.isEmpty ? nil : JSONFragments.issues(row.issues))
+        e.column(jsonb: source.map(\.json))
+        e.endRow(number: row.rowNumber, valid: isValid, isNew: isNew, issueCodes: row.issues.map(\.code))
     }
 }
 
-/// A row as it was in the source, stored in `result_rows.source` for the reject file: a JSON array of its cells,
+/// A row as it was in the source, stored in `quarry.result_row.source` for the reject file: a JSON array of its cells,
 /// or — for a delimited file, whose original text is kept exactly — `{"cells": […], "line": "…"}`.
 struct SourceCells {
     var cells: [String]

@@ -10,7 +10,7 @@ import Postgres
 ///
 /// Setup: two orgs with the same N-product catalog for one supplier, and one result of N valid rows (¾ of them
 /// name catalog SKUs — ⅔ of those at a new price, ⅓ unchanged — and ¼ new SKUs), written as the pipeline writes
-/// them. Then, timed: the classification (`quarry.classify_rows` batches + `quarry.finish_diff` + the summary, as the
+/// them (blocks of 1,000). Then, timed: the classification (`quarry.classify_blocks` batches + `quarry.finish_diff` + the summary, as the
 /// worker runs them); the commit's statements into org A's catalog (`quarry.commit_result` and the counts, as the
 /// route runs them, in one transaction); psql's `INSERT … SELECT … ON CONFLICT DO UPDATE` of the same rows into org
 /// B's identical catalog. The last line is one JSON object.
@@ -42,13 +42,14 @@ struct CommitBench: AsyncParsableCommand {
             [job, tokenA.orgID, tag])
         try await pool.query(
             """
-            INSERT INTO quarry.result_rows (job_id, row_number, valid, sku, name, price, currency, classification, change)
-            SELECT $1, g, true, 'SKU' || (g + $2 / 4), 'Product ' || (g + $2 / 4),
-                   CASE WHEN g % 3 = 0 THEN ((g + $2 / 4) % 1000) + 1.25 ELSE ((g + $2 / 4) % 1000) + 1.35 END, 'EUR', 'new', 'new'
-            FROM generate_series(1, $2) g
+            INSERT INTO quarry.result_blocks (job_id, first_row, rows)
+            SELECT $1, min(g), array_agg(ROW(g, true, 'SKU' || (g + $2 / 4), 'Product ' || (g + $2 / 4), NULL,
+                   CASE WHEN g % 3 = 0 THEN ((g + $2 / 4) % 1000) + 1.25 ELSE ((g + $2 / 4) % 1000) + 1.35 END, 'EUR',
+                   NULL, NULL, NULL, NULL, NULL, 'new', NULL, NULL, 'new', NULL, NULL, NULL)::quarry.result_row ORDER BY g)
+            FROM generate_series(1, $2) g GROUP BY (g - 1) / 1000
             """, [job, n])
         try await pool.query("ANALYZE quarry.products")
-        try await pool.query("ANALYZE quarry.result_rows")
+        try await pool.query("ANALYZE quarry.result_blocks")
         print("setup: \(n) products × 2 orgs, \(n) result rows, \(String(format: "%.1f", (ContinuousClock.now - t).seconds)) s")
 
         // The worker's classification step.
@@ -57,7 +58,7 @@ struct CommitBench: AsyncParsableCommand {
             try c.transaction { tx in
                 var after = 0
                 while let last = try tx.query(
-                    "SELECT quarry.classify_rows($1, $2, 'bench', NULL, $3, 1000) AS last", [job, tokenA.orgID, after], prepare: true
+                    "SELECT quarry.classify_blocks($1, $2, 'bench', NULL, $3, 1) AS last", [job, tokenA.orgID, after], prepare: true
                 ).first?.int("last") {
                     after = last
                 }
@@ -67,7 +68,7 @@ struct CommitBench: AsyncParsableCommand {
         }
         let classifySeconds = (ContinuousClock.now - t).seconds
         print("classify (diff): \(String(format: "%.2f", classifySeconds)) s — \(summary)")
-        try await pool.query("VACUUM ANALYZE quarry.result_rows")
+        try await pool.query("VACUUM ANALYZE quarry.result_blocks")
 
         // Diff pages through the api.
         var pageMs: [Double] = []
@@ -110,12 +111,7 @@ struct CommitBench: AsyncParsableCommand {
         let counts: String = try await pool.withConnection { c in
             try c.transaction { tx in
                 let r = try tx.query("SELECT inserted, updated, removed FROM quarry.commit_result($1, $2, 'bench', false)", [job, tokenA.orgID]).first
-                _ = try tx.query(
-                    """
-                    SELECT count(*) FILTER (WHERE change IN ('new','updated') OR (change = 'held' AND decision = 'approved')) AS applied,
-                           count(*) FILTER (WHERE change = 'unchanged') AS unchanged
-                    FROM quarry.result_rows WHERE job_id = $1 AND change IS NOT NULL
-                    """, [job])
+                _ = try tx.query("SELECT applied, unchanged, held_approved, held_skipped FROM quarry.commit_counts($1)", [job])
                 try tx.query("UPDATE quarry.extraction_results SET committed_at = now(), commit_summary = '{}' WHERE job_id = $1", [job])
                 return "inserted \(r?.int("inserted") ?? 0), updated \(r?.int("updated") ?? 0)"
             }
@@ -133,7 +129,7 @@ struct CommitBench: AsyncParsableCommand {
         }
         try await pool.query("DELETE FROM quarry.products WHERE org_id = ANY($1::uuid[])", [[tokenA.orgID, tokenB.orgID]])
         try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
-        try await pool.query("DELETE FROM quarry.result_rows WHERE job_id = $1", [job])
+        try await pool.query("DELETE FROM quarry.result_blocks WHERE job_id = $1", [job])
         print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
     }
 }

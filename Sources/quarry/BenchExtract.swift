@@ -116,7 +116,8 @@ struct ExtractBench: AsyncParsableCommand {
         var seconds: Double
         var rss: Int
         var cpuSeconds: Double
-        /// psql `\copy` of the stored rows into a copy of `quarry.result_rows` (same columns, types, keys, logging).
+        /// psql `\copy` (binary) of the stored row blocks into a copy of `quarry.result_blocks` (same columns, types,
+        /// key, compression, logging).
         var resultTableCopySeconds: Double?
     }
 
@@ -133,23 +134,25 @@ struct ExtractBench: AsyncParsableCommand {
         return (ContinuousClock.now - t0).seconds
     }
 
-    /// The same rows the worker stored, exported and loaded again by psql into a table shaped like
-    /// `quarry.result_rows` (logged, same primary key and indexes): PostgreSQL's own cost for that table.
+    /// The same row blocks the worker stored, exported and loaded again by psql (binary COPY, as the worker sends
+    /// them) into a table shaped like `quarry.result_blocks` (logged, same key, lz4): PostgreSQL's own cost for them.
     static func resultTableCopy(job: UUID, url: String, pool: PostgresPool) async throws -> Double {
-        let file = NSTemporaryDirectory() + "/quarry-bench-result-\(job.uuidString.lowercased()).txt"
+        let file = NSTemporaryDirectory() + "/quarry-bench-result-\(job.uuidString.lowercased()).bin"
         defer { try? FileManager.default.removeItem(atPath: file) }
         let columns =
-            "job_id, row_number, valid, sku, name, description, price, currency, quantity, unit, category, brand, barcode, classification, extra, issues"
-        try psql(url, "\\copy (SELECT \(columns) FROM quarry.result_rows WHERE job_id = '\(job.uuidString.lowercased())') TO '\(file)'")
+            "job_id, first_row, last_row, row_count, valid_count, invalid_count, n_new, n_updated, n_unchanged, n_held, issue_codes, rows"
+        try psql(
+            url,
+            "\\copy (SELECT \(columns) FROM quarry.result_blocks WHERE job_id = '\(job.uuidString.lowercased())') TO '\(file)' (FORMAT binary)")
         try await pool.query("DROP TABLE IF EXISTS quarry_bench_result_copy")
-        try await pool.query("CREATE TABLE quarry_bench_result_copy (LIKE quarry.result_rows INCLUDING ALL)")
-        let seconds = try psql(url, "\\copy quarry_bench_result_copy (\(columns)) FROM '\(file)'")
+        try await pool.query("CREATE TABLE quarry_bench_result_copy (LIKE quarry.result_blocks INCLUDING ALL)")
+        let seconds = try psql(url, "\\copy quarry_bench_result_copy (\(columns)) FROM '\(file)' (FORMAT binary)")
         try await pool.query("DROP TABLE IF EXISTS quarry_bench_result_copy")
         return seconds
     }
 
     /// Runs one stored upload through a real `worker` process; checks every row arrived, cleans up.
-    /// With `resultTableCopyURL`, also times psql loading the same rows into a table shaped like `result_rows`.
+    /// With `resultTableCopyURL`, also times psql loading the same row blocks into a table shaped like `result_blocks`.
     static func runThroughWorker(
         upload: UUID, size: Int, rows: Int, pool: PostgresPool, environment extra: [String: String] = [:],
         resultTableCopyURL: String? = nil
@@ -171,7 +174,7 @@ struct ExtractBench: AsyncParsableCommand {
                 DELETE FROM quarry.extraction_results r USING quarry.uploads u, quarry.uploads this
                 WHERE this.id = $1 AND u.sha256 = this.sha256 AND u.id <> this.id AND r.upload_id = u.id
                 RETURNING r.job_id)
-            DELETE FROM quarry.result_rows rr USING stale WHERE rr.job_id = stale.job_id
+            DELETE FROM quarry.result_blocks rb USING stale WHERE rb.job_id = stale.job_id
             """, [upload])
         let cpuBefore = fleet.processes.first.map { cpuSeconds(pid: $0.processIdentifier) } ?? 0
         let t1 = ContinuousClock.now
@@ -192,7 +195,8 @@ struct ExtractBench: AsyncParsableCommand {
         let cpu = (fleet.processes.first.map { cpuSeconds(pid: $0.processIdentifier) } ?? 0) - cpuBefore
         print("worker CPU: \(String(format: "%.2f", cpu)) s (user + system, during the job)")
         fleet.stop()
-        let stored = try await pool.query("SELECT count(*) AS n FROM quarry.result_rows WHERE job_id = $1", [job]).first?.int("n") ?? 0
+        let stored =
+            try await pool.query("SELECT coalesce(sum(row_count), 0) AS n FROM quarry.result_blocks WHERE job_id = $1", [job]).first?.int("n") ?? 0
         let summary = try await pool.query(
             "SELECT summary->>'phases_ms' AS p, summary->>'cached' AS cached FROM quarry.extraction_results WHERE job_id = $1", [job]
         ).first
@@ -202,9 +206,9 @@ struct ExtractBench: AsyncParsableCommand {
         var shaped: Double?
         if let url = resultTableCopyURL {
             shaped = try await resultTableCopy(job: job, url: url, pool: pool)
-            print("psql \\copy of the same rows into a table shaped like quarry.result_rows: \(String(format: "%.2f", shaped ?? 0)) s")
+            print("psql \\copy of the same row blocks into a table shaped like quarry.result_blocks: \(String(format: "%.2f", shaped ?? 0)) s")
         }
-        try await pool.query("DELETE FROM quarry.result_rows WHERE job_id = $1", [job])
+        try await pool.query("DELETE FROM quarry.result_blocks WHERE job_id = $1", [job])
         try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
         try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload])
         return WorkerRun(seconds: seconds, rss: rss, cpuSeconds: cpu, resultTableCopySeconds: shaped)
