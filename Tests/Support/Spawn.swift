@@ -11,6 +11,15 @@ public func spawnAndWait(_ arguments: [String]) -> Int32 {
     for fd: Int32 in [0, 1, 2] {
         posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
     }
+    // The test process holds many descriptors (pooled connections, child pipes); a server started from here would
+    // inherit them and count them against its own limit ("insufficient file descriptors available to start server
+    // process"). Nothing but 0-2 is meant for the child.
+    if let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+        for fd in entries.compactMap({ Int32($0) }) where fd > 2 {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
     var pid: pid_t = 0
     let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
