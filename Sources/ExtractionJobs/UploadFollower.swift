@@ -26,8 +26,8 @@ public struct UploadFollower: ByteStreamSource {
     /// The upload as verified by the stream that read it to the end.
     private let box: VerifiedBox
 
-    /// Chunks fetched ahead of the reader.
-    public static let readAhead = 4
+    /// Chunks fetched ahead of the reader (each 1 MiB: the worker's peak RSS budget is 64 MB).
+    public static let readAhead = 2
 
     public init(
         files: any FileStore, uploadID: UUID, maxBytes: Int64, expectedBytes: Int64?, stallTimeout: Duration,

@@ -43,16 +43,21 @@ public actor UploadWriter {
 
     /// Appends bytes; hands a stored chunk to an insert every ``chunkSize`` bytes.
     public func write<C: Collection & Sendable>(_ bytes: C) async throws where C.Element == UInt8 {
+        try await write(Array(bytes))
+    }
+
+    /// Appends bytes (copied with `memcpy`: a generic collection walked element by element across the module
+    /// boundary cost more CPU than the hash).
+    public func write(_ bytes: [UInt8]) async throws {
         guard !done else { throw FileStoreError(.finished, "upload already finished") }
         size += Int64(bytes.count)
         if size > maxBytes { throw FileStoreError(.tooLarge, "upload exceeds \(maxBytes) bytes") }
         if head.count < Self.headSize { head.append(contentsOf: bytes.prefix(Self.headSize - head.count)) }
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let take = min(chunkSize - buffer.count, rest.count)
-            let end = rest.index(rest.startIndex, offsetBy: take)
-            buffer.append(contentsOf: rest[rest.startIndex..<end])
-            rest = rest[end...]
+        var offset = 0
+        while offset < bytes.count {
+            let take = min(chunkSize - buffer.count, bytes.count - offset)
+            bytes.withUnsafeBufferPointer { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: $0[offset..<offset + take])) }
+            offset += take
             if buffer.count == chunkSize { try await flush() }
         }
     }
