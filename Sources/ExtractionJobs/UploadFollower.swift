@@ -9,8 +9,8 @@ import Synchronization
 ///
 /// Problem: spooling waits for the last byte of the upload and then copies the whole file to disk before the
 /// first row is parsed. Mechanism: each opened stream runs a fetch task that asks the file store for chunk
-/// 0, 1, 2… as the api commits them (polling every `pollInterval` while the next is not there yet), keeps up
-/// to ``readAhead`` chunks for the blocking reader, and hashes and counts what it read. The stream ends only
+/// 0, 1, 2… as the api commits them (polling from every `pollInterval` up to every 100 ms while the next is not
+/// there yet), keeps up to ``readAhead`` chunks for the blocking reader, and hashes and counts what it read. The stream ends only
 /// at a *complete* upload whose stored size and sha256 equal the bytes read — so a job never completes on a
 /// partial file. A failed upload (the api set `failure`, or the row is gone) throws `UPLOAD_FAILED`; no new
 /// chunk for `stallTimeout` throws `UPLOAD_ABANDONED`; a cancelled job stops within 100 ms even while waiting.
@@ -67,6 +67,7 @@ public struct UploadFollower: ByteStreamSource {
         var hasher = SHA256()
         var lastChunk = ContinuousClock.now
         var sawComplete = false
+        var wait = pollInterval
         while !Task.isCancelled {
             if let data = try await files.chunk(uploadID: uploadID, seq: seq) {
                 bytes += Int64(data.count)
@@ -76,6 +77,7 @@ public struct UploadFollower: ByteStreamSource {
                 hasher.update(data: data)
                 seq += 1
                 lastChunk = .now
+                wait = pollInterval
                 while queue.count >= Self.readAhead && !Task.isCancelled { try await Task.sleep(for: .milliseconds(1)) }
                 queue.push(data)
                 continue
@@ -106,7 +108,9 @@ public struct UploadFollower: ByteStreamSource {
                     .uploadAbandoned, "no bytes arrived for \(stallTimeout.components.seconds) s; the upload was abandoned",
                     details: ["bytes_read": String(bytes)])
             }
-            try await Task.sleep(for: pollInterval)
+            // A slow client: poll less often the longer nothing arrives (at most every 100 ms).
+            try await Task.sleep(for: wait)
+            wait = min(wait * 2, .milliseconds(100))
         }
         throw JobError.cancelledExtraction
     }
