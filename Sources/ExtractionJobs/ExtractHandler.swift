@@ -7,8 +7,8 @@ public import Queue
 public import Storage
 public import WorkerService
 
-/// The `extract` job: upload → format detection → streaming read → mapping, transforms,
-/// validation → row blocks in `quarry.result_blocks` (COPY) → catalog classification → summary.
+/// The `extract` job: upload (spooled, or followed while it arrives) → format detection → streaming read → mapping,
+/// transforms, validation → row blocks in `quarry.result_blocks` (COPY) → catalog classification → summary.
 ///
 /// The upload is read through the file store, then everything is written in one transaction that ends with
 /// the job's fenced completion (``Queue/JobStore/complete(_:result:rowsProcessed:inTransaction:)``): the
@@ -42,7 +42,8 @@ public struct ExtractHandler: JobHandler {
         }
         defer { reporter.cancel() }
         let cancelled: @Sendable () -> Bool = { context.isCancelled }
-        let upload = try await checkedUpload(payload.uploadID, org: job.orgID)
+        let checked = try await checkedUpload(payload.uploadID, org: job.orgID, isCancelled: cancelled)
+        let upload = checked.info
         let profiles: SupplierProfiles.Resolved
         do {
             profiles = try await pool.withConnection { c in try SupplierProfiles.resolve(config, org: job.orgID, on: c) }
@@ -51,14 +52,25 @@ public struct ExtractHandler: JobHandler {
         }
         var cacheConfig = payload.configJSON
         if !profiles.version.isEmpty { cacheConfig.append(Data("|profiles:\(profiles.version)".utf8)) }
-        let cacheKey = Self.cacheKey(upload: upload, config: cacheConfig, retryOf: payload.onlyRejected ? payload.retryOf : nil)
+        let retryOf = payload.onlyRejected ? payload.retryOf : nil
+        let cacheKey = Self.cacheKey(upload: upload, config: cacheConfig, retryOf: retryOf)
         let run = ExtractionRun(
             job: job, payload: payload, config: profiles.config, profiles: profiles, upload: upload, cacheKey: cacheKey, settings: settings,
             progress: box,
             isCancelled: cancelled, started: .now)
         let summary: ExtractionRun.Result
         do {
-            if let reused = try await pool.withConnection({ c in try c.transaction { try run.reuseCached(on: $0) } }) {
+            if let arriving = checked.arriving {
+                // Parse while the upload arrives: no cache (the digest is not known yet), no spool.
+                let follower = UploadFollower(
+                    files: files, uploadID: upload.id, maxBytes: settings.maxFileBytes, expectedBytes: arriving.expectedBytes,
+                    stallTimeout: settings.uploadStallTimeout, isCancelled: cancelled)
+                let config = cacheConfig
+                let input = SpooledUpload(path: spoolPath(job), downloadMs: 0, follower: follower) { final in
+                    Self.cacheKey(upload: final, config: config, retryOf: retryOf)
+                }
+                summary = try await pool.withConnection { c in try c.transaction { try run.extract(spool: input, on: $0) } }
+            } else if let reused = try await pool.withConnection({ c in try c.transaction { try run.reuseCached(on: $0) } }) {
                 summary = reused
             } else {
                 let spool = try await spool(upload, job: job, progress: box, isCancelled: cancelled)
@@ -73,14 +85,30 @@ public struct ExtractHandler: JobHandler {
         return JobOutcome(resultJSON: summary.json, rowsProcessed: Int64(summary.rows), completedInTransaction: true)
     }
 
-    /// The upload's metadata, checked against the org and the limits.
-    func checkedUpload(_ id: UUID, org: UUID) async throws -> UploadInfo {
-        guard let upload = try await files.info(uploadID: id, org: org) else {
-            throw JobError(.fileNotFound, "upload \(id.uuidString.lowercased()) not found")
+    /// The upload's metadata, checked against the org and the limits. An upload still arriving comes back as
+    /// `arriving` when its format can be parsed as it arrives (CSV/TSV, JSON, NDJSON); any other incomplete upload
+    /// is waited for (it fails `UPLOAD_ABANDONED` after the stall timeout).
+    func checkedUpload(_ id: UUID, org: UUID, isCancelled: @Sendable () -> Bool) async throws -> (info: UploadInfo, arriving: UploadState?) {
+        let started = ContinuousClock.now
+        while true {
+            guard let state = try await files.state(uploadID: id, org: org) else {
+                throw JobError(.fileNotFound, "upload \(id.uuidString.lowercased()) not found")
+            }
+            if let failure = state.failure { throw JobError(.uploadFailed, "the upload failed: \(failure)") }
+            guard let format = FileFormat.fromExtension(of: state.fileName) else {
+                throw JobError(.unsupportedFormat, "unsupported file type: \(state.fileName)")
+            }
+            if state.complete { return (try checkedSize(state.info), nil) }
+            if format.isStreamable { return (state.info, state) }
+            if isCancelled() { throw JobError.cancelledExtraction }
+            if ContinuousClock.now - started > settings.uploadStallTimeout {
+                throw JobError(.uploadAbandoned, "the upload did not complete within \(settings.uploadStallTimeout.components.seconds) s")
+            }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        guard FileFormat.fromExtension(of: upload.fileName) != nil else {
-            throw JobError(.unsupportedFormat, "unsupported file type: \(upload.fileName)")
-        }
+    }
+
+    private func checkedSize(_ upload: UploadInfo) throws -> UploadInfo {
         if upload.sizeBytes == 0 { throw JobError(.emptyFile, "the uploaded file is empty") }
         if upload.sizeBytes > settings.maxFileBytes {
             throw JobError(.fileTooLarge, "file is \(upload.sizeBytes / 1_048_576) MB; the limit is \(settings.maxFileBytes / 1_048_576) MB")
@@ -94,10 +122,12 @@ public struct ExtractHandler: JobHandler {
         -> SpooledUpload
     {
         let started = ContinuousClock.now
-        let path = settings.spoolDirectory + "/quarry-\(job.id.uuidString.lowercased())-\(job.leaseToken.uuidString.lowercased())"
+        let path = spoolPath(job)
         progress.set(percent: 2, step: "Downloading file", stage: "reading", bytes: 0, bytesTotal: upload.sizeBytes, force: true)
         do {
-            _ = try await files.copy(uploadID: upload.id, to: path, maxBytes: settings.maxFileBytes, isCancelled: isCancelled) { n in
+            let expected = (upload.sizeBytes, upload.sha256)
+            _ = try await files.copy(uploadID: upload.id, to: path, maxBytes: settings.maxFileBytes, expected: expected, isCancelled: isCancelled) {
+                n in
                 progress.set(
                     percent: 2 + Int(8 * Double(n) / Double(max(upload.sizeBytes, 1))), step: "Downloading file",
                     stage: "reading", bytes: n, bytesTotal: upload.sizeBytes)
@@ -105,6 +135,9 @@ public struct ExtractHandler: JobHandler {
         } catch let e as FileStoreError where e.code == .tooLarge {
             try? FileManager.default.removeItem(atPath: path)
             throw JobError(.fileTooLarge, "file exceeds the \(settings.maxFileBytes / 1_048_576) MB limit")
+        } catch let e as FileStoreError where e.code == .incomplete {
+            try? FileManager.default.removeItem(atPath: path)
+            throw JobError(.uploadFailed, "the stored upload does not match its recorded size and sha256")
         } catch let e as FileStoreError where e.code == .cancelled {
             try? FileManager.default.removeItem(atPath: path)
             throw JobError.cancelledExtraction
@@ -113,6 +146,11 @@ public struct ExtractHandler: JobHandler {
             throw error
         }
         return SpooledUpload(path: path, downloadMs: Int((ContinuousClock.now - started).milliseconds))
+    }
+
+    /// The local file (and spill-file prefix) of this run: named for the job and lease, so two runs never share it.
+    func spoolPath(_ job: ClaimedJob) -> String {
+        settings.spoolDirectory + "/quarry-\(job.id.uuidString.lowercased())-\(job.leaseToken.uuidString.lowercased())"
     }
 
     static func cacheKey(upload: UploadInfo, config: Data, retryOf: UUID?) -> String {
@@ -124,8 +162,19 @@ public struct ExtractHandler: JobHandler {
     }
 }
 
-/// An upload copied to a local file for parsing.
+/// An upload copied to a local file for parsing — or, with `follower`, read while it arrives (then `path` is
+/// only the prefix of the run's spill files and nothing is written there).
 struct SpooledUpload: Sendable {
     var path: String
     var downloadMs: Int
+    var follower: UploadFollower?
+    /// The cache key of the upload once its digest is known (a followed upload).
+    var cacheKey: (@Sendable (UploadInfo) -> String)?
+
+    init(path: String, downloadMs: Int, follower: UploadFollower? = nil, cacheKey: (@Sendable (UploadInfo) -> String)? = nil) {
+        self.path = path
+        self.downloadMs = downloadMs
+        self.follower = follower
+        self.cacheKey = cacheKey
+    }
 }

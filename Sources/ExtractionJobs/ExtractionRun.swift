@@ -56,7 +56,7 @@ struct ExtractionRun: Sendable {
             summary, kind: cached.kind, rows: summary.rowsTotal ?? summary.sectionCount ?? 0, results: results, scope: scope, on: tx)
     }
 
-    /// Detects the format of the spooled upload, reads it into the results and completes the job.
+    /// Detects the format of the spooled (or followed) upload, reads it into the results and completes the job.
     func extract(spool: SpooledUpload, on tx: PostgresConnection) throws -> Result {
         try JobStore.checkLease(job, on: tx)
         var phases = ["download": spool.downloadMs]
@@ -66,7 +66,9 @@ struct ExtractionRun: Sendable {
             phases[name] = Int((now - phaseStart).milliseconds)
             phaseStart = now
         }
-        let format = try FormatDetector.detect(path: spool.path, fileName: upload.fileName)
+        let format =
+            try spool.follower.map { try FormatDetector.detect(head: $0.head(count: 64 * 1024), fileName: upload.fileName) }
+            ?? FormatDetector.detect(path: spool.path, fileName: upload.fileName)
         progress.set(percent: 10, step: "Parsing \(format.rawValue.uppercased())", stage: "parsing", force: true)
         var summary = ExtractionSummary(fileName: upload.fileName, format: format.rawValue, sizeBytes: upload.sizeBytes, sha256: upload.sha256)
         let results = ResultStore(connection: tx, jobID: job.id)
@@ -76,7 +78,7 @@ struct ExtractionRun: Sendable {
         var scope: CatalogScope?
         if format.isTabular {
             kind = "tabular"
-            let table = try extractTable(format: format, path: spool.path, into: &summary, results: results, phaseDone: phaseDone)
+            let table = try extractTable(format: format, spool: spool, into: &summary, results: results, phaseDone: phaseDone)
             rows = table.rows
             scope = table.scope
         } else {
@@ -95,20 +97,32 @@ struct ExtractionRun: Sendable {
         summary.durationMs = ms
         summary.phasesMs = phases
         if let total = summary.rowsTotal, ms > 0 { summary.rowsPerS = Int(Double(total) / (Double(ms) / 1000)) }
-        return try finish(summary, kind: kind, rows: rows, results: results, scope: scope, on: tx)
+        var key = cacheKey
+        if let follower = spool.follower {
+            // Read while it arrived: the file is the one whose size and digest the follower verified at its end.
+            guard let final = follower.verifiedUpload else {
+                throw JobError(.uploadFailed, "the upload was not read to its verified end")
+            }
+            summary.sizeBytes = final.sizeBytes
+            summary.sha256 = final.sha256
+            key = spool.cacheKey?(final) ?? key
+        }
+        return try finish(summary, kind: kind, rows: rows, results: results, scope: scope, cacheKey: key, on: tx)
     }
 
     /// Reads, maps and validates the rows into the row blocks (`result_blocks`), then classifies them; returns the row count and the
     /// catalog they were classified against.
     func extractTable(
-        format: FileFormat, path: String, into summary: inout ExtractionSummary, results: ResultStore, phaseDone: (String) -> Void
+        format: FileFormat, spool: SpooledUpload, into summary: inout ExtractionSummary, results: ResultStore, phaseDone: (String) -> Void
     ) throws -> (rows: Int, scope: CatalogScope) {
         var onlyRows: Set<Int>?
         if payload.onlyRejected, let old = payload.retryOf { onlyRows = try results.invalidRowNumbers(of: old) }
         var pipeline = TabularPipeline(
-            jobID: job.id, orgID: job.orgID, config: config, format: format, path: path, fileBytes: upload.sizeBytes,
+            jobID: job.id, orgID: job.orgID, config: config, format: format, path: spool.path,
+            fileBytes: spool.follower.map { $0.expectedBytes ?? 0 } ?? upload.sizeBytes,
             limits: settings.limits, isCancelled: isCancelled, progress: progress, onlyRows: onlyRows)
         pipeline.profilesByFingerprint = profiles.byFingerprint
+        pipeline.source = spool.follower
         var outcome = try pipeline.run(into: results)
         phaseDone("parse_and_store")
         if payload.onlyRejected, let old = payload.retryOf {
@@ -169,11 +183,13 @@ struct ExtractionRun: Sendable {
 
     /// Saves the summary and completes the job in the same transaction, fenced by the lease.
     func finish(
-        _ summary: ExtractionSummary, kind: String, rows: Int, results: ResultStore, scope: CatalogScope?, on tx: PostgresConnection
+        _ summary: ExtractionSummary, kind: String, rows: Int, results: ResultStore, scope: CatalogScope?, cacheKey: String? = nil,
+        on tx: PostgresConnection
     ) throws -> Result {
         progress.set(percent: 97, step: "Saving results", stage: "saving", force: true)
         let json = try results.save(
-            summary: summary, org: job.orgID, uploadID: upload.id, cacheKey: cacheKey, kind: kind, ttlHours: settings.cacheTTLHours,
+            summary: summary, org: job.orgID, uploadID: upload.id, cacheKey: cacheKey ?? self.cacheKey, kind: kind,
+            ttlHours: settings.cacheTTLHours,
             catalog: scope)
         try JobStore.complete(job, result: json, rowsProcessed: Int64(rows), inTransaction: tx)
         return Result(json: json, rows: rows)

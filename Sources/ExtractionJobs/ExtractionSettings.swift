@@ -17,6 +17,9 @@ public struct ExtractionSettings: Sendable {
     public var documentTimeout: Duration
     /// `EXTRACTION_SPOOL_DIR` (`$TMPDIR` or /tmp): where uploads are spooled for parsing.
     public var spoolDirectory: String
+    /// `EXTRACTION_UPLOAD_STALL_TIMEOUT_MS` (60000): a job reading an upload still in progress fails with
+    /// `UPLOAD_ABANDONED` when no new chunk arrives for this long.
+    public var uploadStallTimeout: Duration
 
     public init(environment env: [String: String] = ProcessInfo.processInfo.environment) {
         func int(_ k: String) -> Int? { env[k].flatMap { Int($0) } }
@@ -27,6 +30,7 @@ public struct ExtractionSettings: Sendable {
         cacheTTLHours = int("EXTRACTION_CACHE_TTL_HOURS") ?? 24
         documentTimeout = .milliseconds(int("EXTRACTION_DOCUMENT_TIMEOUT_MS") ?? 120_000)
         spoolDirectory = env["EXTRACTION_SPOOL_DIR"] ?? env["TMPDIR"] ?? "/tmp"
+        uploadStallTimeout = .milliseconds(max(100, int("EXTRACTION_UPLOAD_STALL_TIMEOUT_MS") ?? 60_000))
     }
 
     var limits: ExtractionLimits {

@@ -19,6 +19,8 @@ struct TabularPipeline {
     let onlyRows: Set<Int>?
     /// Supplier profiles recognised by their header fingerprint (a job without `supplier_id` or mapping).
     var profilesByFingerprint: [String: SupplierProfiles.Match] = [:]
+    /// An upload read while it arrives, instead of the file at `path` (which then only prefixes spill files).
+    var source: (any ByteStreamSource)?
 
     struct Outcome {
         var rowsTotal = 0
@@ -66,7 +68,10 @@ struct TabularPipeline {
     /// of `quarry.result_row` (0 when the bytes are not loaded). Returns the counts and the SKUs seen (for the
     /// duplicate pass); throws `.emptyFile` when the file has no header row.
     func stream(rowType: UInt32 = 0, into write: (UnsafeRawBufferPointer) throws -> Void) throws -> (Outcome, DuplicateFinder) {
-        let reader = try TabularReaders.make(format: format, path: path, options: TabularOptions(config: config))
+        let options = TabularOptions(config: config)
+        let reader =
+            try source.map { try TabularReaders.make(format: format, source: $0, path: path, options: options) }
+            ?? TabularReaders.make(format: format, path: path, options: options)
         var outcome = Outcome()
         outcome.source = try reader.inspect(limits: limits)
         var processor: RowProcessor?

@@ -39,12 +39,18 @@ public struct JobError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidJSON = Code("INVALID_JSON")
         public static let rowLimitExceeded = Code("ROW_LIMIT_EXCEEDED")
         public static let timeLimitExceeded = Code("TIME_LIMIT_EXCEEDED")
+        /// The upload a job was reading while it arrived was given up by the api (client gone, too large,
+        /// wrong content), or ended with a size or sha256 other than the bytes read.
+        public static let uploadFailed = Code("UPLOAD_FAILED")
+        /// The upload a job was reading while it arrived stopped growing for `EXTRACTION_UPLOAD_STALL_TIMEOUT_MS`
+        /// (its api process died mid-body).
+        public static let uploadAbandoned = Code("UPLOAD_ABANDONED")
 
         /// Codes whose failure is never retried, whatever the thrower said.
         public static let nonRetryable: Set<Code> = [
             .fileNotFound, .invalidConfig, .validationError, .cancelled, .unknownKind, .unsupportedFormat,
             .formatMismatch, .emptyFile, .fileTooLarge, .zipBomb, .xmlForbidden, .malformedFile, .encryptedFile,
-            .rowTooLong, .invalidJSON, .rowLimitExceeded, .timeLimitExceeded,
+            .rowTooLong, .invalidJSON, .rowLimitExceeded, .timeLimitExceeded, .uploadFailed, .uploadAbandoned,
         ]
     }
 

@@ -7,10 +7,10 @@ public struct PostgresFileStore: FileStore {
 
     public init(pool: PostgresPool) { self.pool = pool }
 
-    public func createUpload(org: UUID, fileName: String, contentType: String?) async throws -> UUID {
+    public func createUpload(org: UUID, fileName: String, contentType: String?, expectedBytes: Int64?) async throws -> UUID {
         let rows = try await pool.query(
-            "INSERT INTO quarry.uploads (org_id, file_name, content_type) VALUES ($1, $2, $3) RETURNING id",
-            [org, fileName, contentType])
+            "INSERT INTO quarry.uploads (org_id, file_name, content_type, expected_bytes) VALUES ($1, $2, $3, $4) RETURNING id",
+            [org, fileName, contentType, expectedBytes])
         guard let id = rows.first?.uuid("id") else { throw PostgresError(code: .protocolViolation, message: "no upload id") }
         return id
     }
@@ -31,6 +31,34 @@ public struct PostgresFileStore: FileStore {
         try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [uploadID])
     }
 
+    public func fail(uploadID: UUID, reason: String) async throws {
+        try await pool.query(
+            """
+            WITH gone AS (DELETE FROM quarry.upload_chunks WHERE upload_id = $1)
+            UPDATE quarry.uploads SET failure = $2 WHERE id = $1 AND NOT complete
+            """, [uploadID, reason])
+    }
+
+    public func state(uploadID: UUID, org: UUID?) async throws -> UploadState? {
+        let rows = try await pool.query(
+            """
+            SELECT id, org_id, file_name, content_type, size_bytes, sha256, format, complete, failure, expected_bytes
+            FROM quarry.uploads WHERE id = $1 AND ($2::uuid IS NULL OR org_id = $2)
+            """, [uploadID, org])
+        guard let r = rows.first, let id = r.uuid("id"), let o = r.uuid("org_id") else { return nil }
+        return UploadState(
+            id: id, orgID: o, fileName: r.string("file_name") ?? "", complete: r.bool("complete") ?? false,
+            failure: r.string("failure"), sizeBytes: r.int64("size_bytes") ?? 0, sha256: r.string("sha256") ?? "",
+            format: r.string("format"), contentType: r.string("content_type"), expectedBytes: r.int64("expected_bytes"))
+    }
+
+    public func chunk(uploadID: UUID, seq: Int) async throws -> [UInt8]? {
+        // Binary result format: the chunk's bytes as stored, no hex text to decode.
+        try await pool.withConnection {
+            try $0.queryBytes("SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [uploadID, seq])
+        }
+    }
+
     public func info(uploadID: UUID, org: UUID?) async throws -> UploadInfo? {
         let rows = try await pool.query(
             """
@@ -45,19 +73,12 @@ public struct PostgresFileStore: FileStore {
 
     /// Reads one chunk row per query, so only one chunk is in memory at a time.
     public func readChunks(uploadID: UUID) -> AsyncThrowingStream<[UInt8], any Error> {
-        let pool = self.pool
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
                     var seq = 0
                     while !Task.isCancelled {
-                        // Binary result format: the chunk's bytes as stored, no hex text to decode.
-                        let s = seq
-                        guard
-                            let bytes = try await pool.withConnection({
-                                try $0.queryBytes("SELECT data FROM quarry.upload_chunks WHERE upload_id = $1 AND seq = $2", [uploadID, s])
-                            })
-                        else { break }
+                        guard let bytes = try await chunk(uploadID: uploadID, seq: seq) else { break }
                         continuation.yield(bytes)
                         seq += 1
                     }

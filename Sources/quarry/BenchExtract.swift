@@ -5,14 +5,19 @@ import Postgres
 import Queue
 import Storage
 
-/// `quarry bench extract`: an N-row, 10-column supplier CSV end to end (stored upload → rows in
-/// PostgreSQL through a real worker), against `psql \copy` of the same file into a typed table.
+/// `quarry bench extract`: an N-row, 10-column supplier CSV end to end — from the first byte of a `curl` upload
+/// through a real api to the job `completed` by a real worker (``ExtractBench/runThroughAPI``) — against
+/// `psql \copy` of the same file into a plain typed, logged table. With `--stored` it measures the older
+/// interval instead: an upload already in the file store to `completed` (plus the `result_rows`-shaped copy).
 /// The last line is one JSON object.
 struct ExtractBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "extract", abstract: "Extraction throughput vs COPY.")
     @OptionGroup var db: DatabaseOptions
     @Option var rows = 1_000_000
     @Option(help: "Where to write the generated CSV.") var dir = NSTemporaryDirectory()
+    @Flag(help: "Upload first, then create the job (no parsing while the upload arrives; what older api binaries support).")
+    var twoStep = false
+    @Flag(help: "Measure from an upload already stored (the interval before issue 13).") var stored = false
 
     func run() async throws {
         let pool = try db.pool(size: 2)
@@ -24,13 +29,14 @@ struct ExtractBench: AsyncParsableCommand {
         try await pool.query("DROP TABLE IF EXISTS quarry_bench_copy")
         try await pool.query(
             """
-            CREATE UNLOGGED TABLE quarry_bench_copy (sku text, name text, description text, price numeric(18,4), currency text,
+            CREATE TABLE quarry_bench_copy (sku text, name text, description text, price numeric(18,4), currency text,
               quantity numeric(18,4), unit text, category text, brand text, barcode text)
             """)
         let url = db.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
         let copySeconds = try Self.psql(url, "\\copy quarry_bench_copy FROM '\(path)' CSV HEADER")
         try await pool.query("DROP TABLE IF EXISTS quarry_bench_copy")
         print("psql \\copy: \(String(format: "%.2f", copySeconds)) s")
+        if !stored { return try await throughAPI(path: path, size: size, copySeconds: copySeconds, url: url, pool: pool) }
 
         // Store the upload (1 MiB chunks).
         let upload = try await Self.store(path: path, size: size, pool: pool)
@@ -49,6 +55,27 @@ struct ExtractBench: AsyncParsableCommand {
             summary["copy_result_table_seconds"] = rounded(shaped)
             summary["ratio_to_result_table_copy"] = rounded(seconds / shaped)
         }
+        print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
+    }
+
+    /// The user's interval: upload start to `completed`, through the api (see ``runThroughAPI``).
+    func throughAPI(path: String, size: Int, copySeconds: Double, url: String, pool: PostgresPool) async throws {
+        let run = try await Self.runThroughAPI(path: path, size: size, rows: rows, streaming: !twoStep, databaseURL: url, pool: pool)
+        try? FileManager.default.removeItem(atPath: path)
+        print("upload: \(String(format: "%.2f", run.uploadSeconds)) s (\(Int(Double(size) / 1_048_576 / run.uploadSeconds)) MB/s)")
+        print("worker CPU: \(String(format: "%.2f", run.cpuSeconds)) s; worker phases (ms): \(run.phases)")
+        print("upload start to completed: \(String(format: "%.2f", run.seconds)) s, worker peak RSS \(run.rss) MB")
+        try await pool.query("DELETE FROM quarry.result_blocks WHERE job_id = $1", [run.job])
+        try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [run.job])
+        try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [run.upload])
+        func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }
+        let phases = (try? JSONSerialization.jsonObject(with: Data(run.phases.utf8))) ?? [String: Int]()
+        let summary: [String: Any] = [
+            "rows": rows, "seconds": rounded(run.seconds), "rows_per_s": Int(Double(rows) / run.seconds),
+            "upload_seconds": rounded(run.uploadSeconds), "copy_seconds": rounded(copySeconds),
+            "ratio_to_copy": rounded(run.seconds / copySeconds), "worker_peak_rss_mb": run.rss, "phases_ms": phases,
+            "worker_cpu_seconds": rounded(run.cpuSeconds), "streaming": !twoStep,
+        ]
         print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
     }
 

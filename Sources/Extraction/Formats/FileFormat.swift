@@ -10,6 +10,14 @@ public enum FileFormat: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// Whether the format is read front to back in one pass, so it can be parsed while the upload arrives.
+    public var isStreamable: Bool {
+        switch self {
+        case .csv, .tsv, .json, .ndjson: true
+        case .xlsx, .xls, .pdf, .docx, .html, .txt: false
+        }
+    }
+
     /// The format a file name's extension claims, or `nil` when the extension is unknown.
     public static func fromExtension(of fileName: String) -> FileFormat? {
         guard let dot = fileName.lastIndex(of: ".") else { return nil }

@@ -23,6 +23,15 @@ public enum FormatDetector {
         return try reconcile(content: content, claimed: claimed, fileName: fileName)
     }
 
+    /// Like ``detect(path:fileName:)`` from the file's first bytes only (an upload still arriving). ZIP and
+    /// OLE2 content cannot be told apart without the whole file, so they are reported as a generic archive —
+    /// a mismatch for every streaming format.
+    public static func detect(head: [UInt8], fileName: String) throws -> FileFormat {
+        if head.isEmpty { throw JobError(.emptyFile, "file is empty", details: ["file": fileName]) }
+        let content = try sniff(head: head, path: nil)
+        return try reconcile(content: content, claimed: FileFormat.fromExtension(of: fileName), fileName: fileName)
+    }
+
     static func reconcile(content: Content, claimed: FileFormat?, fileName: String) throws -> FileFormat {
         func mismatch(_ what: String) -> JobError {
             JobError(
@@ -74,15 +83,15 @@ public enum FormatDetector {
         }
     }
 
-    static func sniff(head: [UInt8], path: String) throws -> Content {
+    static func sniff(head: [UInt8], path: String?) throws -> Content {
         func starts(_ magic: [UInt8], at offset: Int = 0) -> Bool {
             head.count >= offset + magic.count && Array(head[offset..<offset + magic.count]) == magic
         }
         if starts([0x50, 0x4B, 0x03, 0x04]) || starts([0x50, 0x4B, 0x05, 0x06]) {
-            return zipKind(path: path)
+            return path.map(zipKind(path:)) ?? .zip
         }
         if starts(CompoundFile.magic) {
-            return oleKind(path: path)
+            return path.map(oleKind(path:)) ?? .ole
         }
         // UTF-16 text (BOM): decide on the decoded prefix.
         if starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) { return .text }

@@ -18,6 +18,8 @@ public struct CSVReader: EscapingTabularReader {
     public let options: TabularOptions
     /// Delimiter used when the options give none (`nil` sniffs).
     public let defaultDelimiter: UInt8?
+    /// Bytes still arriving (an upload in progress), read instead of the file at `path`.
+    public var source: (any ByteStreamSource)?
 
     /// Creates a reader.
     public init(path: String, options: TabularOptions = TabularOptions(), defaultDelimiter: UInt8? = nil) {
@@ -28,7 +30,7 @@ public struct CSVReader: EscapingTabularReader {
 
     /// The encoding and dialect found in the first 256 KB, without reading the rest.
     public func inspect(limits: ExtractionLimits) throws -> TabularSourceInfo {
-        let file = try ChunkedFile(path: path)
+        let file = try ChunkedFile.opening(path: path, stream: source)
         try file.checkSize(limits)
         let probe = CSVProbe(head: Array(try file.next()), isWholeFile: file.offset >= file.size, reader: self)
         return probe.info
@@ -65,7 +67,7 @@ public struct CSVReader: EscapingTabularReader {
         keepLines: Bool,
         onRow: (_ rowNumber: Int, _ fields: [String], _ line: () -> String) throws -> Void
     ) throws {
-        let file = try ChunkedFile(path: path)
+        let file = try ChunkedFile.opening(path: path, stream: source)
         try file.checkSize(limits)
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
         try gate.checkCancelled()

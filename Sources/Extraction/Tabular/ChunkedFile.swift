@@ -6,14 +6,31 @@ import Models
     import Darwin
 #endif
 
-/// A read-only file read in fixed-size chunks into one reused buffer (constant memory).
+/// A read-only file read in fixed-size chunks into one reused buffer (constant memory) — a file on disk, or a
+/// ``ByteStream`` still arriving (then `size` is unknown: `Int64.max` until the end is read).
 final class ChunkedFile {
     static let chunkSize = 256 * 1024
     private let fd: Int32
+    private let stream: (any ByteStream)?
     let path: String
-    let size: Int64
+    private(set) var size: Int64
     private(set) var offset: Int64 = 0
     private let buffer: UnsafeMutableRawBufferPointer
+
+    /// Reads `stream` as if it were a file; `path` names it in errors and spill files.
+    init(stream: any ByteStream, path: String, chunkSize: Int = ChunkedFile.chunkSize) {
+        self.path = path
+        self.fd = -1
+        self.stream = stream
+        self.size = .max
+        self.buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+    }
+
+    /// The file at `path`, or `stream` when one is given.
+    static func opening(path: String, stream source: (any ByteStreamSource)?) throws -> ChunkedFile {
+        guard let source else { return try ChunkedFile(path: path) }
+        return ChunkedFile(stream: try source.open(), path: path)
+    }
 
     init(path: String, chunkSize: Int = ChunkedFile.chunkSize) throws {
         self.path = path
@@ -27,18 +44,20 @@ final class ChunkedFile {
             throw JobError(.fileNotFound, "cannot stat file", details: ["path": path])
         }
         self.fd = fd
+        self.stream = nil
         self.size = Int64(st.st_size)
         self.buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
     }
 
     deinit {
-        close(fd)
+        if fd >= 0 { close(fd) }
         buffer.deallocate()
     }
 
     /// Throws `.fileTooLarge` / `.emptyFile` according to `limits`; returns the size.
     @discardableResult
     func checkSize(_ limits: ExtractionLimits) throws -> Int64 {
+        if stream != nil { return size }  // a stream's source enforces the size limit as bytes arrive
         if size > limits.maxFileBytes {
             throw JobError(
                 .fileTooLarge, "file is \(size) bytes, limit \(limits.maxFileBytes)",
@@ -50,6 +69,7 @@ final class ChunkedFile {
 
     /// Reads the next chunk; the buffer is valid until the next call. Empty at end of file.
     func next() throws -> UnsafeBufferPointer<UInt8> {
+        if let stream { return try nextFromStream(stream) }
         while true {
             let n = read(fd, buffer.baseAddress, buffer.count)
             if n < 0 {
@@ -59,6 +79,21 @@ final class ChunkedFile {
             offset += Int64(n)
             return UnsafeBufferPointer(start: buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), count: n)
         }
+    }
+
+    /// Fills the buffer from the stream (short only at the end, where `size` becomes known).
+    private func nextFromStream(_ stream: any ByteStream) throws -> UnsafeBufferPointer<UInt8> {
+        var filled = 0
+        while filled < buffer.count {
+            let n = try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+            if n == 0 {
+                size = offset + Int64(filled)
+                break
+            }
+            filled += n
+        }
+        offset += Int64(filled)
+        return UnsafeBufferPointer(start: buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), count: filled)
     }
 
     /// Reads up to `count` bytes from the start of the file without moving the stream.

@@ -16,6 +16,8 @@ public struct JSONReader: TabularReader {
     public let path: String
     /// NDJSON (`true`) or JSON (`false`).
     public let lineDelimited: Bool
+    /// Bytes still arriving (an upload in progress), read instead of the file at `path`.
+    public var source: (any ByteStreamSource)?
 
     /// Creates a reader.
     public init(path: String, lineDelimited: Bool) {
@@ -42,7 +44,7 @@ public struct JSONReader: TabularReader {
         progress: @escaping (_ bytesRead: Int64) -> Void,
         onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
     ) throws {
-        let file = try ChunkedFile(path: path)
+        let file = try ChunkedFile.opening(path: path, stream: source)
         try file.checkSize(limits)
         var gate = RowGate(limits: limits, isCancelled: isCancelled)
         try gate.checkCancelled()

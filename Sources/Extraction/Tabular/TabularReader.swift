@@ -76,6 +76,26 @@ public enum TabularReaders {
             throw JobError(.unsupportedFormat, "\(format.rawValue) is a document format, not a table", details: ["format": format.rawValue])
         }
     }
+
+    /// The reader for `format` over bytes still arriving: only the streaming formats (CSV/TSV, JSON, NDJSON)
+    /// can be read this way; `path` names the input in errors and spill files.
+    /// - Throws: `.unsupportedFormat` for a format that needs the whole file (workbooks, documents).
+    public static func make(
+        format: FileFormat, source: any ByteStreamSource, path: String, options: TabularOptions = TabularOptions()
+    ) throws -> any TabularReader {
+        switch format {
+        case .csv, .tsv:
+            var reader = CSVReader(path: path, options: options, defaultDelimiter: format == .tsv ? UInt8(ascii: "\t") : nil)
+            reader.source = source
+            return reader
+        case .json, .ndjson:
+            var reader = JSONReader(path: path, lineDelimited: format == .ndjson)
+            reader.source = source
+            return reader
+        case .txt, .xlsx, .xls, .pdf, .docx, .html:
+            throw JobError(.unsupportedFormat, "\(format.rawValue) cannot be read while it uploads", details: ["format": format.rawValue])
+        }
+    }
 }
 
 /// A reader whose streaming loop keeps `isCancelled` in a stored gate (so it must be escaping);
