@@ -57,13 +57,17 @@ INSERT INTO quarry.queue_orgs (org_id) SELECT DISTINCT org_id FROM quarry.jobs W
 
 -- Every job that becomes queued registers its org (one statement-level insert per enqueue statement; a per-row
 -- trigger for the rare requeues by update: retry, release, recovery).
-CREATE FUNCTION quarry.register_queue_orgs() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE o uuid;
+-- Registers one org, under the advisory lock the pruner takes exclusively (invariant 4).
+CREATE FUNCTION quarry.add_queue_org(p_org uuid) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    FOR o IN SELECT DISTINCT n.org_id FROM new_jobs n WHERE n.status = 'queued' ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock_shared(7176, hashtext(o::text));
-        INSERT INTO quarry.queue_orgs (org_id) VALUES (o) ON CONFLICT DO NOTHING;
-    END LOOP;
+    PERFORM pg_advisory_xact_lock_shared(7176, hashtext(p_org::text));
+    INSERT INTO quarry.queue_orgs (org_id) VALUES (p_org) ON CONFLICT DO NOTHING;
+END $$;
+
+CREATE FUNCTION quarry.register_queue_orgs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM quarry.add_queue_org(o.org_id)
+    FROM (SELECT DISTINCT n.org_id FROM new_jobs n WHERE n.status = 'queued' ORDER BY 1) o;
     RETURN NULL;
 END $$;
 CREATE TRIGGER jobs_register_queue_orgs AFTER INSERT ON quarry.jobs
@@ -71,8 +75,7 @@ CREATE TRIGGER jobs_register_queue_orgs AFTER INSERT ON quarry.jobs
 
 CREATE FUNCTION quarry.register_queue_org() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(7176, hashtext(NEW.org_id::text));
-    INSERT INTO quarry.queue_orgs (org_id) VALUES (NEW.org_id) ON CONFLICT DO NOTHING;
+    PERFORM quarry.add_queue_org(NEW.org_id);
     RETURN NULL;
 END $$;
 CREATE TRIGGER jobs_register_queue_org AFTER UPDATE OF status ON quarry.jobs
@@ -118,17 +121,17 @@ BEGIN
             (SELECT j.id, j.priority, j.run_at FROM quarry.jobs j
              WHERE j.org_id = p_org AND j.status = 'queued' AND j.priority > hp AND j.run_at <= now()
                AND j.kind = ANY(p_kinds)
-             ORDER BY j.org_id, j.priority DESC, j.run_at, j.id LIMIT p_limit)
+             ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_limit)
             UNION ALL
             (SELECT j.id, j.priority, j.run_at FROM quarry.jobs j
              WHERE j.org_id = p_org AND j.status = 'queued' AND j.priority = hp AND (j.run_at, j.id) > (hr, hid)
                AND j.run_at <= now() AND j.kind = ANY(p_kinds)
-             ORDER BY j.org_id, j.priority DESC, j.run_at, j.id LIMIT p_limit)
+             ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_limit)
             UNION ALL
             (SELECT j.id, j.priority, j.run_at FROM quarry.jobs j
              WHERE j.org_id = p_org AND j.status = 'queued' AND j.priority < hp AND j.run_at <= now()
                AND j.kind = ANY(p_kinds)
-             ORDER BY j.org_id, j.priority DESC, j.run_at, j.id LIMIT p_limit)
+             ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_limit)
         ) c LIMIT p_limit;
 END $$;
 
@@ -181,7 +184,7 @@ BEGIN
         SELECT array_agg(s.id), array_agg(s.priority), array_agg(s.run_at) INTO a_ids, a_prios, a_runs FROM (
             SELECT j.id, j.priority, j.run_at FROM quarry.jobs j
             WHERE j.org_id = v_org AND j.status = 'queued' AND j.priority > hp AND j.run_at <= now() AND j.kind = ANY(p_kinds)
-            ORDER BY j.org_id, j.priority DESC, j.run_at, j.id LIMIT p_limit FOR UPDATE SKIP LOCKED) s;
+            ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_limit FOR UPDATE SKIP LOCKED) s;
         v_ids := v_ids || coalesce(a_ids, '{}'); v_prios := v_prios || coalesce(a_prios, '{}');
         v_runs := v_runs || coalesce(a_runs, '{}');
         n := cardinality(v_ids);
@@ -190,7 +193,7 @@ BEGIN
                 SELECT j.id, j.priority, j.run_at FROM quarry.jobs j
                 WHERE j.org_id = v_org AND j.status = 'queued' AND j.priority = hp AND (j.run_at, j.id) > (hr, hid) AND j.run_at <= now()
                   AND j.kind = ANY(p_kinds)
-                ORDER BY j.org_id, j.priority DESC, j.run_at, j.id LIMIT p_limit - n FOR UPDATE SKIP LOCKED) s;
+                ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_limit - n FOR UPDATE SKIP LOCKED) s;
             v_ids := v_ids || coalesce(a_ids, '{}'); v_prios := v_prios || coalesce(a_prios, '{}');
             v_runs := v_runs || coalesce(a_runs, '{}');
             n := cardinality(v_ids);
@@ -199,7 +202,7 @@ BEGIN
             SELECT array_agg(s.id), array_agg(s.priority), array_agg(s.run_at) INTO a_ids, a_prios, a_runs FROM (
                 SELECT j.id, j.priority, j.run_at FROM quarry.jobs j
                 WHERE j.org_id = v_org AND j.status = 'queued' AND j.priority < hp AND j.run_at <= now() AND j.kind = ANY(p_kinds)
-                ORDER BY j.org_id, j.priority DESC, j.run_at, j.id LIMIT p_limit - n FOR UPDATE SKIP LOCKED) s;
+                ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_limit - n FOR UPDATE SKIP LOCKED) s;
             v_ids := v_ids || coalesce(a_ids, '{}'); v_prios := v_prios || coalesce(a_prios, '{}');
             v_runs := v_runs || coalesce(a_runs, '{}');
             n := cardinality(v_ids);

@@ -249,36 +249,32 @@ final class WorkerFleet: @unchecked Sendable {  // only used from the command's 
         return WorkerFleet(processes: ps, metricsPortBase: metricsPortBase)
     }
 
-    /// Jobs the workers report completed (`quarry_worker_jobs_completed_total`, summed).
-    func completedTotal() async throws -> Int {
-        guard let base = metricsPortBase else { return 0 }
+    /// The lines of every worker's `/metrics` that start with `prefix`.
+    func metricsLines(prefix: String) async throws -> [Substring] {
+        guard let base = metricsPortBase else { return [] }
         let client = CurlHTTPClient()
-        var total = 0
+        var lines: [Substring] = []
         for i in processes.indices {
             let response = try await client.send(WebhookRequest(url: "http://127.0.0.1:\(base + i)/metrics", method: "GET"))
-            for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n")
-            where line.hasPrefix("quarry_worker_jobs_completed_total") {
-                total += Int(line.split(separator: " ").last ?? "") ?? 0
-            }
+            lines += String(decoding: response.body, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix(prefix) }
         }
-        return total
+        return lines
+    }
+
+    /// Jobs the workers report completed (`quarry_worker_jobs_completed_total`, summed).
+    func completedTotal() async throws -> Int {
+        try await metricsLines(prefix: "quarry_worker_jobs_completed_total").reduce(0) { $0 + (Int($1.split(separator: " ").last ?? "") ?? 0) }
     }
 
     /// The claim-duration quantiles the workers report (`quarry_worker_claim_seconds`), in seconds: the median of
     /// their medians and the largest p99.
     func claimQuantiles() async throws -> (p50: Double, p99: Double) {
-        guard let base = metricsPortBase else { return (0, 0) }
-        let client = CurlHTTPClient()
         var p50s: [Double] = []
         var p99 = 0.0
-        for i in processes.indices {
-            let response = try await client.send(WebhookRequest(url: "http://127.0.0.1:\(base + i)/metrics", method: "GET"))
-            for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n")
-            where line.hasPrefix("quarry_worker_claim_seconds{") {
-                let value = Double(line.split(separator: " ").last ?? "") ?? 0
-                if line.contains("quantile=\"0.5\"") { p50s.append(value) }
-                if line.contains("quantile=\"0.99\"") { p99 = max(p99, value) }
-            }
+        for line in try await metricsLines(prefix: "quarry_worker_claim_seconds{") {
+            let value = Double(line.split(separator: " ").last ?? "") ?? 0
+            if line.contains("quantile=\"0.5\"") { p50s.append(value) }
+            if line.contains("quantile=\"0.99\"") { p99 = max(p99, value) }
         }
         p50s.sort()
         return (p50s.isEmpty ? 0 : p50s[p50s.count / 2], p99)
