@@ -1,4 +1,3 @@
-import Crypto
 public import Extraction
 public import Foundation
 public import Models
@@ -63,18 +62,16 @@ public struct UploadFollower: ByteStreamSource {
     /// Fetches chunks in order until the verified end; returns the complete upload's metadata.
     func fetch(into queue: ChunkQueue) async throws -> UploadInfo {
         var seq = 0
-        var bytes: Int64 = 0
-        var hasher = SHA256()
+        var digest = UploadDigest()
         var lastChunk = ContinuousClock.now
         var sawComplete = false
         var wait = pollInterval
         while !Task.isCancelled {
             if let data = try await files.chunk(uploadID: uploadID, seq: seq) {
-                bytes += Int64(data.count)
-                if bytes > maxBytes {
+                digest.update(data)
+                if digest.byteCount > maxBytes {
                     throw JobError(.fileTooLarge, "file exceeds the \(maxBytes / 1_048_576) MB limit")
                 }
-                hasher.update(data: data)
                 seq += 1
                 lastChunk = .now
                 wait = pollInterval
@@ -87,11 +84,11 @@ public struct UploadFollower: ByteStreamSource {
                 guard let state = try await files.state(uploadID: uploadID, org: nil), state.complete else {
                     throw JobError(.uploadFailed, "the upload was deleted while it was read")
                 }
-                let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-                guard state.sizeBytes == bytes, state.sha256 == digest else {
+                guard digest.matches(sizeBytes: state.sizeBytes, sha256: state.sha256) else {
                     throw JobError(
-                        .uploadFailed, "the upload ended with \(state.sizeBytes) bytes, but \(bytes) bytes with another sha256 were read",
-                        details: ["size_bytes": String(state.sizeBytes), "bytes_read": String(bytes)])
+                        .uploadFailed,
+                        "the upload ended with \(state.sizeBytes) bytes, but \(digest.byteCount) bytes with another sha256 were read",
+                        details: ["size_bytes": String(state.sizeBytes), "bytes_read": String(digest.byteCount)])
                 }
                 return state.info
             }
@@ -106,7 +103,7 @@ public struct UploadFollower: ByteStreamSource {
             if ContinuousClock.now - lastChunk > stallTimeout {
                 throw JobError(
                     .uploadAbandoned, "no bytes arrived for \(stallTimeout.components.seconds) s; the upload was abandoned",
-                    details: ["bytes_read": String(bytes)])
+                    details: ["bytes_read": String(digest.byteCount)])
             }
             // A slow client: poll less often the longer nothing arrives (at most every 100 ms).
             try await Task.sleep(for: wait)

@@ -1,4 +1,3 @@
-import Crypto
 public import Foundation
 
 /// What a finished upload looks like.
@@ -155,18 +154,17 @@ extension FileStore {
         }
         defer { try? out.close() }
         var written: Int64 = 0
-        var hasher = SHA256()
+        var digest = UploadDigest()
         for try await chunk in readChunks(uploadID: uploadID) {
             if isCancelled() { throw FileStoreError(.cancelled, "stopped while reading upload \(uploadID)") }
             written += Int64(chunk.count)
             if written > maxBytes { throw FileStoreError(.tooLarge, "upload \(uploadID) exceeds \(maxBytes) bytes") }
-            if expected != nil { hasher.update(data: chunk) }
+            if expected != nil { digest.update(chunk) }
             try out.write(contentsOf: chunk)
             progress(written)
         }
         if let expected {
-            let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-            guard written == expected.sizeBytes, digest == expected.sha256 else {
+            guard digest.matches(sizeBytes: expected.sizeBytes, sha256: expected.sha256) else {
                 throw FileStoreError(.incomplete, "upload \(uploadID) has \(written) bytes with another sha256 than recorded")
             }
         }

@@ -1,4 +1,3 @@
-import Crypto
 public import Foundation
 
 /// Buffers written bytes into fixed-size chunks, hashing and counting as it goes, and stores them with the
@@ -20,7 +19,7 @@ public actor UploadWriter {
     private var buffer: [UInt8] = []
     private var seq = 0
     private var size: Int64 = 0
-    private var hasher = SHA256()
+    private var digest = UploadDigest()
     private var inFlight: [Task<Void, any Error>] = []
     /// The first bytes of the file, kept for format sniffing.
     public private(set) var head: [UInt8] = []
@@ -66,7 +65,7 @@ public actor UploadWriter {
     /// ``maxInFlight`` are running.
     private func flush() async throws {
         guard !buffer.isEmpty else { return }
-        hasher.update(data: buffer)
+        digest.update(buffer)
         let chunk = buffer
         buffer = []
         buffer.reserveCapacity(chunkSize)
@@ -85,9 +84,9 @@ public actor UploadWriter {
         try await flush()
         try await drain()
         done = true
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        try await store.finish(uploadID: uploadID, sizeBytes: size, sha256: digest, format: format)
-        return (size, digest)
+        let sha256 = digest.sha256
+        try await store.finish(uploadID: uploadID, sizeBytes: size, sha256: sha256, format: format)
+        return (size, sha256)
     }
 
     /// Gives the upload up. Without a reason it is deleted; with one (a job already follows the upload) its
