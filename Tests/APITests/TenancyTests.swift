@@ -177,19 +177,23 @@ struct FloodTests {
             counted = r.counted - countedBefore
             return counted >= 10_000 + extra
         }
-        let idleP99 = CurlBatch.quantileMs(idle, 0.99)
+        // The idle figure is taken on both sides of the flood (the machine drifts; a shared CI box more so), and
+        // the larger of the two is the reference.
+        let idleAfter = try await CurlBatch.run(urls: authURLs, header: "Authorization: Bearer \(org.token)")
+        #expect(idleAfter.allSatisfy { $0.status == 200 }, "idle after: \(Set(idleAfter.map(\.status)))")
+        let idleP99 = max(CurlBatch.quantileMs(idle, 0.99), CurlBatch.quantileMs(idleAfter, 0.99))
         let floodP99 = CurlBatch.quantileMs(during, 0.99)
         print(
             "flood: 10000 refused requests in \(String(format: "%.1f", floodSeconds)) s (\(statuses)), audit rows \(rows) counting \(counted); "
-                + "authenticated GET job p50/p99 idle \(String(format: "%.2f/%.2f", CurlBatch.quantileMs(idle, 0.5), idleP99)) ms, "
+                + "authenticated GET job p50/p99 idle \(String(format: "%.2f/%.2f (after: %.2f)", CurlBatch.quantileMs(idle, 0.5), CurlBatch.quantileMs(idle, 0.99), CurlBatch.quantileMs(idleAfter, 0.99))) ms, "
                 + "during flood \(String(format: "%.2f/%.2f", CurlBatch.quantileMs(during, 0.5), floodP99)) ms "
                 + "(\(during.count) requests in \(duringEnd - floodStart))")
         #expect(rows <= 100, "\(rows) audit rows for 10,000 refused requests")
-        // Authenticated calls keep their latency. Measured quietly over 1,000 calls: p50 unchanged, p99 1.4–3× the
-        // idle p99 with the tarpit (API_ANON_REFUSAL_DELAY_MS), 5–8× without it (the flood then ran at ~3,000
-        // refusals/s). The issue's 2× is not reliably met at p99 on this 2-core machine, so the guard is 4× (idle
-        // floored at 2 ms, the scheduler's noise): it fails without the tarpit and holds with it.
-        #expect(floodP99 <= 4 * max(idleP99, 2.0), "authenticated p99 \(floodP99) ms during the flood vs \(idleP99) ms idle")
+        // Authenticated calls keep their latency: p99 within 2× of the idle p99 (the issue's target). The idle
+        // figure is floored at 2 ms — below that, p99 over 1,000 loopback calls is the scheduler's noise on a
+        // 2-core machine, not the api. Without the tarpit (API_ANON_REFUSAL_DELAY_MS) the flood ran at ~3,000
+        // refusals/s and p99 was 5–8× idle; with it, 0.98–2.1× in quiet runs.
+        #expect(floodP99 <= 2 * max(idleP99, 2.0), "authenticated p99 \(floodP99) ms during the flood vs \(idleP99) ms idle")
         #expect(counted == 10_000 + extra, "the aggregate rows count \(counted) refusals")
         try await pool.query("DELETE FROM quarry.jobs WHERE id = $1", [job])
     }
