@@ -44,7 +44,7 @@ public struct PostgresRow: Sendable {
     public func int64(_ name: String) -> Int64? { self[name].flatMap { Int64($0) } }
     public func double(_ name: String) -> Double? { self[name].flatMap { Double($0) } }
     public func bool(_ name: String) -> Bool? { self[name].map { $0 == "t" || $0 == "true" } }
-    public func uuid(_ name: String) -> UUID? { self[name].flatMap { UUID(uuidString: $0) } }
+    public func uuid(_ name: String) -> UUID? { self[name].flatMap { UUID(canonicalText: $0) ?? UUID(uuidString: $0) } }
     /// A `timestamptz` column (PostgreSQL text form, e.g. `2026-11-25 03:41:26.123+00`).
     public func date(_ name: String) -> Date? { self[name].flatMap(PostgresRow.parseTimestamp) }
     /// A text[] / uuid[] column.
@@ -53,6 +53,7 @@ public struct PostgresRow: Sendable {
     /// Parses PostgreSQL's default `timestamptz` output (ISO DateStyle).
     public static func parseTimestamp(_ text: String) -> Date? {
         // "2026-11-25 03:41:26.123456+00" or "+05:30"
+        if let fast = parseISOTimestampFast(text) { return fast }
         var t = text.replacingOccurrences(of: " ", with: "T")
         if let plus = t.lastIndex(where: { $0 == "+" || $0 == "-" }), plus > t.index(t.startIndex, offsetBy: 10) {
             let tz = t[t.index(after: plus)...]

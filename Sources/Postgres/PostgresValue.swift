@@ -43,7 +43,7 @@ extension Int32: PostgresEncodable { public var postgresText: String { String(se
 extension Int64: PostgresEncodable { public var postgresText: String { String(self) } }
 extension Double: PostgresEncodable { public var postgresText: String { String(self) } }
 extension Bool: PostgresEncodable { public var postgresText: String { self ? "t" : "f" } }
-extension UUID: PostgresEncodable { public var postgresText: String { uuidString.lowercased() } }
+extension UUID: PostgresEncodable { public var postgresText: String { lowercasedText } }
 extension Decimal: PostgresEncodable { public var postgresText: String { "\(self)" } }
 extension Date: PostgresEncodable {
     public var postgresText: String { formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
@@ -52,17 +52,20 @@ extension Date: PostgresEncodable {
 extension Array: PostgresEncodable where Element: PostgresEncodable {
     /// An array literal (`{"a","b"}`) with every element quoted and escaped.
     public var postgresText: String {
-        var out = "{"
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(2 + count * 40)
         for (i, element) in enumerated() {
-            if i > 0 { out += "," }
-            out += "\""
-            for ch in element.postgresText.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.unicodeScalars.append(ch)
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            for byte in element.postgresText.utf8 {
+                // Quote and backslash are single bytes in UTF-8 and never part of a multi-byte sequence.
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -187,8 +187,8 @@ public final class QueueWorker: Service, Sendable {
 
     func start(_ job: ClaimedJob) {
         var jobLogger = logger
-        jobLogger[metadataKey: "job_id"] = .string(job.id.uuidString.lowercased())
-        jobLogger[metadataKey: "org_id"] = .string(job.orgID.uuidString.lowercased())
+        jobLogger[metadataKey: "job_id"] = .string(job.id.lowercasedText)
+        jobLogger[metadataKey: "org_id"] = .string(job.orgID.lowercasedText)
         jobLogger[metadataKey: "kind"] = .string(job.kind)
         jobLogger[metadataKey: "attempt"] = .stringConvertible(job.attempt)
         let key = job.leaseKey

@@ -39,6 +39,9 @@ struct QueueBench: AsyncParsableCommand {
         var claimP50Ms: Double
         var claimP99Ms: Double
         var jobsPerSecond: Int
+        /// CPU the workers and the database spent per job (µs, user + system), nil when the database is not local.
+        var workerCPUMicrosPerJob: Double
+        var databaseCPUMicrosPerJob: Double?
     }
 
     func run() async throws {
@@ -67,7 +70,9 @@ struct QueueBench: AsyncParsableCommand {
             "drain_jobs_per_s": clean.jobsPerSecond,
             "claim_p50_ms": round2(clean.claimP50Ms), "claim_p99_ms": round2(clean.claimP99Ms),
             "pickup_p50_ms": round2(pct(0.5)), "pickup_p99_ms": round2(pct(0.99)),
+            "worker_cpu_us_per_job": round2(clean.workerCPUMicrosPerJob),
         ]
+        if let db = clean.databaseCPUMicrosPerJob { summary["db_cpu_us_per_job"] = round2(db) }
         if let held {
             summary["old_snapshot_drain_jobs_per_s"] = held.jobsPerSecond
             summary["old_snapshot_claim_p50_ms"] = round2(held.claimP50Ms)
@@ -116,6 +121,7 @@ struct QueueBench: AsyncParsableCommand {
         }
         let enqueueSeconds = (ContinuousClock.now - t0).seconds
 
+        let databaseCPUBefore = try await ProcessCPU.databaseSeconds(pool: pool)
         let t1 = ContinuousClock.now
         let fleet = try WorkerFleet.start(
             count: workers,
@@ -141,13 +147,20 @@ struct QueueBench: AsyncParsableCommand {
         }
         let seconds = (ContinuousClock.now - t1).seconds
         let claims = try await fleet.claimQuantiles()
+        let workerCPU = fleet.cpuSeconds()
+        let databaseCPUAfter = try await ProcessCPU.databaseSeconds(pool: pool)
         fleet.stop()
+        let databaseCPU = databaseCPUAfter.map { after in after.total - after.subtracting(databaseCPUBefore) }
         let label = holdSnapshot ? "drain with an old snapshot held" : "drain"
         print("enqueue: \(Int(Double(jobs) / enqueueSeconds)) jobs/s (\(String(format: "%.2f", enqueueSeconds)) s)")
         print(
             "\(label): \(Int(Double(jobs) / seconds)) jobs/s (\(String(format: "%.2f", seconds)) s, incl. worker start); "
-                + "claim p50 \(String(format: "%.2f", claims.p50 * 1000)) ms, p99 \(String(format: "%.2f", claims.p99 * 1000)) ms")
-        return Drain(seconds: seconds, claimP50Ms: claims.p50 * 1000, claimP99Ms: claims.p99 * 1000, jobsPerSecond: Int(Double(jobs) / seconds))
+                + "claim p50 \(String(format: "%.2f", claims.p50 * 1000)) ms, p99 \(String(format: "%.2f", claims.p99 * 1000)) ms; "
+                + "CPU per job: workers \(String(format: "%.1f", workerCPU / Double(jobs) * 1e6)) µs, database "
+                + (databaseCPU.map { String(format: "%.1f µs", $0 / Double(jobs) * 1e6) } ?? "not local"))
+        return Drain(
+            seconds: seconds, claimP50Ms: claims.p50 * 1000, claimP99Ms: claims.p99 * 1000, jobsPerSecond: Int(Double(jobs) / seconds),
+            workerCPUMicrosPerJob: workerCPU / Double(jobs) * 1e6, databaseCPUMicrosPerJob: databaseCPU.map { $0 / Double(jobs) * 1e6 })
     }
 
     /// One job at a time into the idle fleet: enqueue → handler start on the database clock.
@@ -282,8 +295,45 @@ final class WorkerFleet: @unchecked Sendable {  // only used from the command's 
 
     var allRunning: Bool { processes.allSatisfy(\.isRunning) }
 
+    /// User + system CPU seconds the running workers have used so far.
+    func cpuSeconds() -> Double { processes.reduce(0) { $0 + (ProcessCPU.seconds(pid: $1.processIdentifier) ?? 0) } }
+
     func stop() {
         for p in processes where p.isRunning { p.terminate() }
         for p in processes { p.waitUntilExit() }
+    }
+}
+
+/// CPU time of local processes from `/proc/<pid>/stat`.
+enum ProcessCPU {
+    /// CPU seconds per database server process, by pid.
+    struct Sample {
+        var byPID: [Int32: Double]
+        var total: Double { byPID.values.reduce(0, +) }
+        /// The CPU that the processes present in both samples had already used in `earlier` (so `total - this` is the
+        /// CPU used between the two samples by processes alive at the end; backends that exited in between are lost).
+        func subtracting(_ earlier: Sample?) -> Double {
+            guard let earlier else { return 0 }
+            return byPID.keys.reduce(0) { $0 + (earlier.byPID[$1] ?? 0) }
+        }
+    }
+
+    /// User + system CPU seconds of one process, nil if it is not visible.
+    static func seconds(pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the command name: state is field 3, utime 14, stime 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Every server process of the database (backends and background processes), when the server runs on this host.
+    static func databaseSeconds(pool: PostgresPool) async throws -> Sample? {
+        let pids = try await pool.query("SELECT pid FROM pg_stat_activity").compactMap { $0.int("pid").map(Int32.init) }
+        var byPID: [Int32: Double] = [:]
+        for pid in pids { if let s = seconds(pid: pid) { byPID[pid] = s } }
+        return byPID.isEmpty ? nil : Sample(byPID: byPID)
     }
 }
