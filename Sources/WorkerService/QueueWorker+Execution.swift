@@ -28,11 +28,6 @@ extension QueueWorker {
             },
             cancelled: { [weak self] in self?.stopReason(key) != nil })
         let timeout = configuration.jobTimeout
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
-            self?.stop(key, reason: .timedOut)
-        }
-        defer { timer.cancel() }
         do {
             let outcome = try await handler.run(job, context: context)
             if outcome.completedInTransaction {

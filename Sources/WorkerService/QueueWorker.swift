@@ -35,6 +35,8 @@ public final class QueueWorker: Service, Sendable {
 
     struct Held: Sendable {
         var job: ClaimedJob
+        /// When the run's time limit (`EXTRACTION_JOB_TIMEOUT_MS`) is up; `deadlineLoop` stops it then.
+        var deadline: ContinuousClock.Instant
         var task: Task<Void, Never>?
         var stop: StopReason?
         var phase: Phase = .running
@@ -114,6 +116,7 @@ public final class QueueWorker: Service, Sendable {
             group.addTask { await self.listen(events) }
             group.addTask { await self.heartbeatLoop() }
             group.addTask { await self.flushLoop() }
+            group.addTask { await self.deadlineLoop() }
             await withGracefulShutdownHandler {
                 await self.claimLoop()
             } onGracefulShutdown: {
@@ -193,7 +196,7 @@ public final class QueueWorker: Service, Sendable {
         jobLogger[metadataKey: "attempt"] = .stringConvertible(job.attempt)
         let key = job.leaseKey
         state.withLock { s in
-            s.held[key] = Held(job: job)
+            s.held[key] = Held(job: job, deadline: .now + configuration.jobTimeout)
             s.running += 1
         }
         metrics.claimed.add(1)

@@ -119,6 +119,25 @@ struct WorkerProcessTests {
         #expect(await rescuer.waitForExit(timeout: .seconds(10)) == 0)
     }
 
+    /// `EXTRACTION_JOB_TIMEOUT_MS`: a run past its time limit is stopped and fails `TIME_LIMIT_EXCEEDED` into the
+    /// DLQ (retrying a file that is too slow will not help), while a short job on the same worker completes.
+    @Test func runPastItsTimeLimitIsStoppedAndDeadLettered() async throws {
+        try await waitIdle()
+        let slow = try await store.enqueue(kind: "sleep", payload: #"{"ms":60000}"#)
+        let quick = try await store.enqueue(kind: "sleep", payload: #"{"ms":100}"#)
+        let w = try ChildProcess(
+            "worker", environment: ["EXTRACTION_JOB_TIMEOUT_MS": "800", "EXTRACTION_MAX_CONCURRENCY": "2", "WORKER_KINDS": "sleep"])
+        let t0 = ContinuousClock.now
+        #expect(try await eventually(timeout: .seconds(10)) { try await counts([slow])["dead_lettered"] == 1 }, "worker log:\n\(w.log)")
+        let elapsed = ContinuousClock.now - t0
+        #expect(elapsed < .seconds(5), "stopped after \(elapsed)")
+        #expect(try await counts([quick])["completed"] == 1)
+        let error = try await pool.query("SELECT error->>'code' AS code FROM quarry.jobs WHERE id = $1", [slow]).first?.string("code")
+        #expect(error == "TIME_LIMIT_EXCEEDED")
+        w.signal(SIGTERM)
+        #expect(await w.waitForExit(timeout: .seconds(10)) == 0)
+    }
+
     @Test func runningJobIsCancelledThroughNotify() async throws {
         try await waitIdle()
         let id = try await store.enqueue(kind: "sleep", payload: #"{"ms":30000}"#)
