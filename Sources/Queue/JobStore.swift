@@ -55,7 +55,8 @@ public struct JobStore: Sendable {
     {
         guard limit > 0 else { return [] }
         let rows = try await pool.query(
-            "SELECT id, org_id, kind, payload, upload_id, priority, attempt, max_attempts, lease_token, created_at FROM quarry.claim($1, $2, $3, $4, $5)", [workerID, kinds, limit, fair, orgMaxRunning], prepare: true)
+            "SELECT id, org_id, kind, payload, upload_id, priority, attempt, max_attempts, lease_token, created_at FROM quarry.claim($1, $2, $3, $4, $5)",
+            [workerID, kinds, limit, fair, orgMaxRunning], prepare: true)
         return rows.compactMap { r in
             guard let id = r.uuid("id"), let org = r.uuid("org_id"), let kind = r.string("kind"),
                 let token = r.uuid("lease_token")

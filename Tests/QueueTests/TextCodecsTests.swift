@@ -12,12 +12,15 @@ struct TextCodecsTests {
         let ids = (0..<500).map { _ in UUID() } + [UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))]
         for id in ids { #expect(id.lowercasedText == id.uuidString.lowercased()) }
         // Sent as our text, printed by PostgreSQL, parsed back by our parser.
-        let rows = try await pool.query("SELECT u::text AS t, upper(u::text) AS up FROM unnest($1::uuid[]) WITH ORDINALITY AS a(u, n) ORDER BY n", [ids])
+        let rows = try await pool.query(
+            "SELECT u::text AS t, upper(u::text) AS up FROM unnest($1::uuid[]) WITH ORDINALITY AS a(u, n) ORDER BY n", [ids])
         let back = rows.map { $0.uuid("t") }
         #expect(back == ids.map { Optional($0) })
         #expect(rows.map { $0.uuid("up") } == ids.map { Optional($0) })
         #expect(rows.map { $0.string("t") } == ids.map { Optional($0.lowercasedText) })
-        for bad in ["", "not-a-uuid", "0190c0de-0000-7000-8000-00000000000g", "0190c0de00007000800000000000000000ab", "0190c0de-0000-7000-8000-0000000000"] {
+        for bad in [
+            "", "not-a-uuid", "0190c0de-0000-7000-8000-00000000000g", "0190c0de00007000800000000000000000ab", "0190c0de-0000-7000-8000-0000000000",
+        ] {
             #expect(UUID(canonicalText: bad) == nil, "\(bad)")
         }
     }
@@ -29,13 +32,13 @@ struct TextCodecsTests {
             let rows = try await pool.transaction { c in
                 try c.execute("SET LOCAL TimeZone = '\(zone)'")
                 return try c.query(
-                """
-                SELECT t::text AS text, extract(epoch FROM t)::float8::text AS epoch
-                FROM (SELECT (timestamptz '1850-06-01 00:00:00+00' + random() * interval '250 years') AS t
-                      FROM generate_series(1, 200)
-                      UNION ALL SELECT timestamptz '2026-12-02 05:01:02+00'
-                      UNION ALL SELECT timestamptz '2024-02-29 23:59:59.999999+00') s
-                """)
+                    """
+                    SELECT t::text AS text, extract(epoch FROM t)::float8::text AS epoch
+                    FROM (SELECT (timestamptz '1850-06-01 00:00:00+00' + random() * interval '250 years') AS t
+                          FROM generate_series(1, 200)
+                          UNION ALL SELECT timestamptz '2026-12-02 05:01:02+00'
+                          UNION ALL SELECT timestamptz '2024-02-29 23:59:59.999999+00') s
+                    """)
             }
             for r in rows {
                 let text = try #require(r.string("text"))
