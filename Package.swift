@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        // glibc's `mallopt` (its header is not in the Glibc module): a typed wrapper, no library to link.
+        .systemLibrary(name: "CMalloc"),
 
         // MARK: Libraries
         .target(name: "QuarryLog", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
@@ -116,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "worker",
             dependencies: [
-                "WorkerService", "ExtractionJobs", "OpsHTTP", "QuarryLog", "Postgres", "Queue",
+                "WorkerService", "ExtractionJobs", "OpsHTTP", "QuarryLog", "Postgres", "Queue", "CMalloc",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,3 +1,4 @@
+import CMalloc
 import ExtractionJobs
 import Foundation
 import Logging
@@ -12,15 +13,11 @@ import WorkerService
 QuarryLogging.bootstrap(service: "worker")
 let logger = Logger(label: "quarry.worker")
 
-#if os(Linux)
-    /// glibc's `mallopt(3)`; `<malloc.h>` is not part of the Glibc module Swift imports.
-    @_silgen_name("mallopt") func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
-    // Upload chunks (1 MiB) are allocated on one thread and freed on another; with glibc's dynamic mmap threshold
-    // they end up in per-thread arenas that keep the pages, which put a 1M-row job at 73-89 MB peak RSS instead
-    // of 55-60 MB. A fixed threshold keeps every buffer of 256 KB or more in its own mapping, returned on free.
-    let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD in malloc.h (a macro Swift does not import)
-    _ = mallopt(mmapThreshold, 256 * 1024)
-#endif
+// Upload chunks (1 MiB) are allocated on one thread and freed on another; with glibc's dynamic mmap threshold
+// they end up in per-thread arenas that keep the pages, which put a 1M-row job at 73-89 MB peak RSS instead
+// of 55-60 MB. A fixed threshold keeps every buffer of 256 KB or more in its own mapping, returned on free.
+// (A no-op where the C library is not glibc.)
+_ = cmalloc_set_mmap_threshold(256 * 1024)
 
 do {
     let configuration = try WorkerConfiguration.fromEnvironment()

@@ -1,0 +1,12 @@
+#pragma once
+// glibc's malloc tuning (`mallopt(3)`): `<malloc.h>` is not part of the Glibc module Swift imports, and
+// M_MMAP_THRESHOLD is a macro, so both come in through this typed wrapper.
+#if defined(__linux__) && defined(__GLIBC__)
+#include <malloc.h>
+
+/// Sets glibc's mmap threshold to a fixed `bytes` (which also turns its dynamic adjustment off); returns 1 on success.
+static inline int cmalloc_set_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
+#else
+/// Not glibc: nothing to tune; returns 0.
+static inline int cmalloc_set_mmap_threshold(int bytes) { (void)bytes; return 0; }
+#endif
