@@ -164,7 +164,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "QueueTests", dependencies: ["QuarryTestSupport", "Queue", "Postgres", "Models", "ExtractionJobs"],
+            name: "QueueTests", dependencies: ["QuarryTestSupport", "Queue", "Postgres", "Models", "ExtractionJobs", "CMalloc"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
