@@ -65,9 +65,7 @@ struct ExtractBench: AsyncParsableCommand {
         print("upload: \(String(format: "%.2f", run.uploadSeconds)) s (\(Int(Double(size) / 1_048_576 / run.uploadSeconds)) MB/s)")
         print("worker CPU: \(String(format: "%.2f", run.cpuSeconds)) s; worker phases (ms): \(run.phases)")
         print("upload start to completed: \(String(format: "%.2f", run.seconds)) s, worker peak RSS \(run.rss) MB")
-        try await pool.query("DELETE FROM quarry.result_blocks WHERE job_id = $1", [run.job])
-        try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [run.job])
-        try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [run.upload])
+        try await Self.deleteRun(job: run.job, upload: run.upload, pool: pool)
         func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }
         let phases = (try? JSONSerialization.jsonObject(with: Data(run.phases.utf8))) ?? [String: Int]()
         let summary: [String: Any] = [
@@ -77,6 +75,13 @@ struct ExtractBench: AsyncParsableCommand {
             "worker_cpu_seconds": rounded(run.cpuSeconds), "streaming": !twoStep,
         ]
         print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
+    }
+
+    /// Removes what one measured run left: its row blocks, its result and its upload.
+    static func deleteRun(job: UUID, upload: UUID, pool: PostgresPool) async throws {
+        try await pool.query("DELETE FROM quarry.result_blocks WHERE job_id = $1", [job])
+        try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
+        try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload])
     }
 
     static func generate(rows: Int, path: String) throws -> Int {
@@ -143,6 +148,8 @@ struct ExtractBench: AsyncParsableCommand {
         var seconds: Double
         var rss: Int
         var cpuSeconds: Double
+        /// The job summary's `phases_ms` (JSON text).
+        var phases: String
         /// psql `\copy` (binary) of the stored row blocks into a copy of `quarry.result_blocks` (same columns, types,
         /// key, compression, logging).
         var resultTableCopySeconds: Double?
@@ -235,10 +242,8 @@ struct ExtractBench: AsyncParsableCommand {
             shaped = try await resultTableCopy(job: job, url: url, pool: pool)
             print("psql \\copy of the same row blocks into a table shaped like quarry.result_blocks: \(String(format: "%.2f", shaped ?? 0)) s")
         }
-        try await pool.query("DELETE FROM quarry.result_blocks WHERE job_id = $1", [job])
-        try await pool.query("DELETE FROM quarry.extraction_results WHERE job_id = $1", [job])
-        try await pool.query("DELETE FROM quarry.uploads WHERE id = $1", [upload])
-        return WorkerRun(seconds: seconds, rss: rss, cpuSeconds: cpu, resultTableCopySeconds: shaped)
+        try await deleteRun(job: job, upload: upload, pool: pool)
+        return WorkerRun(seconds: seconds, rss: rss, cpuSeconds: cpu, phases: summary?.string("p") ?? "{}", resultTableCopySeconds: shaped)
     }
 
     static func shellSHA256(_ path: String) throws -> String {

@@ -83,21 +83,24 @@ final class APIProcess: @unchecked Sendable {  // only used from the command's t
 }
 
 extension ExtractBench {
-    /// Uploads `path` through a real api and extracts it with one real worker; see ``APIExtractRun``.
+    /// Uploads `path` (sent as `contentType`) through a real api and extracts it with one real worker; see
+    /// ``APIExtractRun``. `environment` is added to both processes' settings.
     static func runThroughAPI(
-        path: String, size: Int, rows: Int, streaming: Bool, databaseURL: String, pool: PostgresPool
+        path: String, size: Int, rows: Int, streaming: Bool, databaseURL: String, pool: PostgresPool, contentType: String = "text/csv",
+        environment extra: [String: String] = [:]
     ) async throws -> APIExtractRun {
         let mb = max(100, size / 1_048_576 + 10)
-        let api = try await APIProcess.start(environment: [
-            "DATABASE_URL": databaseURL, "LOG_LEVEL": "warning", "EXTRACTION_MAX_FILE_SIZE_MB": "\(mb)", "API_REQUEST_TIMEOUT_MS": "600000",
-        ])
+        let api = try await APIProcess.start(
+            environment: [
+                "DATABASE_URL": databaseURL, "LOG_LEVEL": "warning", "EXTRACTION_MAX_FILE_SIZE_MB": "\(mb)", "API_REQUEST_TIMEOUT_MS": "600000",
+            ].merging(extra) { _, new in new })
         defer { api.stop() }
         let fleet = try WorkerFleet.start(
             count: 1,
             environment: [
                 "DATABASE_URL": databaseURL, "WORKER_KINDS": "extract", "LOG_LEVEL": "warning", "EXTRACTION_POLL_INTERVAL_MS": "50",
                 "EXTRACTION_MAX_FILE_SIZE_MB": "\(mb)", "EXTRACTION_MAX_ROWS": "\(rows + 10)",
-            ])
+            ].merging(extra) { _, new in new })
         defer { fleet.stop() }
         let token = try await APITokens.create(
             pool: pool, orgName: "bench-\(UUID().uuidString.prefix(8).lowercased())", name: "bench", admin: false)
@@ -113,7 +116,7 @@ extension ExtractBench {
         // -T streams the file (--data-binary @file would read it all into memory first).
         let uploaded = try APIProcess.data(
             try APIProcess.curl([
-                "-sS", "-X", "POST", "-T", path, "-H", "Content-Type: text/csv", "-H", auth, "-H", "Expect:",
+                "-sS", "-X", "POST", "-T", path, "-H", "Content-Type: \(contentType)", "-H", auth, "-H", "Expect:",
                 "\(api.base)/api/uploads?\(query)",
             ]))
         let uploadSeconds = (ContinuousClock.now - t0).seconds
