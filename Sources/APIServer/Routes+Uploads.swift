@@ -10,10 +10,11 @@ extension APIServer {
     /// (`fileName`, base64 `fileData`). Streams into the file store; never holds the whole file.
     ///
     /// `?extract=true` (optional `config` — the job config as URL-encoded JSON — and `priority`) also creates the
-    /// extract job and answers with its `job_id`. For a raw CSV/TSV/JSON/NDJSON body the job is enqueued before the
-    /// first byte is stored, so a worker parses the chunks as they are committed; other formats and bodies are
-    /// enqueued once the upload is complete. A body that fails after the job exists marks the upload failed, and
-    /// the job fails `UPLOAD_FAILED`.
+    /// extract job and answers with its `job_id`. For a raw body the job is enqueued before the first byte is stored:
+    /// a worker parses CSV/TSV/JSON/NDJSON chunks as they are committed, and copies other formats (a workbook's index
+    /// is at its end) to its spool as they are committed, reading them once complete; multipart and JSON bodies are
+    /// enqueued once the upload is complete. A body that fails after the job exists marks the upload failed, and the
+    /// job fails `UPLOAD_FAILED`.
     func upload(_ c: Call) async throws -> Response {
         let contentType = c.request.headers[.contentType] ?? ""
         let lower = contentType.lowercased()
@@ -30,7 +31,7 @@ extension APIServer {
         let extract = try extractRequest(c)
         let writer = try await beginWriter(c, fileName: name, contentType: contentType.isEmpty ? nil : contentType, expectedBytes: length)
         var job: UUID?
-        if let extract, FileFormat.fromExtension(of: name)?.isStreamable == true {
+        if let extract, FileFormat.fromExtension(of: name) != nil {
             do { job = try await enqueueExtract(c, upload: writer.uploadID, extract) } catch {
                 await writer.abort()
                 throw error

@@ -42,7 +42,16 @@ public struct ExtractHandler: JobHandler {
         }
         defer { reporter.cancel() }
         let cancelled: @Sendable () -> Bool = { context.isCancelled }
-        let checked = try await checkedUpload(payload.uploadID, org: job.orgID, isCancelled: cancelled)
+        var checked = try await checkedUpload(payload.uploadID, org: job.orgID)
+        // A workbook or document still arriving (its ZIP/OLE index is at the end) is copied to the spool as its chunks
+        // commit, then read like a complete upload: no poll for completion, no second download.
+        var arrived: SpooledUpload?
+        if let arriving = checked.arriving, !checked.streamable {
+            let followed = try await spoolWhileArriving(arriving, job: job, progress: box, isCancelled: cancelled)
+            arrived = followed.spool
+            checked = (followed.info, nil, false)
+        }
+        defer { if let arrived { try? FileManager.default.removeItem(atPath: arrived.path) } }
         let upload = checked.info
         let profiles: SupplierProfiles.Resolved
         do {
@@ -73,7 +82,8 @@ public struct ExtractHandler: JobHandler {
             } else if let reused = try await pool.withConnection({ c in try c.transaction { try run.reuseCached(on: $0) } }) {
                 summary = reused
             } else {
-                let spool = try await spool(upload, job: job, progress: box, isCancelled: cancelled)
+                let spool: SpooledUpload
+                if let arrived { spool = arrived } else { spool = try await self.spool(upload, job: job, progress: box, isCancelled: cancelled) }
                 defer { try? FileManager.default.removeItem(atPath: spool.path) }
                 summary = try await pool.withConnection { c in try c.transaction { try run.extract(spool: spool, on: $0) } }
             }
@@ -86,25 +96,43 @@ public struct ExtractHandler: JobHandler {
     }
 
     /// The upload's metadata, checked against the org and the limits. An upload still arriving comes back as
-    /// `arriving` when its format can be parsed as it arrives (CSV/TSV, JSON, NDJSON); any other incomplete upload
-    /// is waited for (it fails `UPLOAD_ABANDONED` after the stall timeout).
-    func checkedUpload(_ id: UUID, org: UUID, isCancelled: @Sendable () -> Bool) async throws -> (info: UploadInfo, arriving: UploadState?) {
+    /// `arriving`; `streamable` when its format can be parsed as it arrives (CSV/TSV, JSON, NDJSON).
+    func checkedUpload(_ id: UUID, org: UUID) async throws
+        -> (info: UploadInfo, arriving: UploadState?, streamable: Bool)
+    {
+        guard let state = try await files.state(uploadID: id, org: org) else {
+            throw JobError(.fileNotFound, "upload \(id.uuidString.lowercased()) not found")
+        }
+        if let failure = state.failure { throw JobError(.uploadFailed, "the upload failed: \(failure)") }
+        guard let format = FileFormat.fromExtension(of: state.fileName) else {
+            throw JobError(.unsupportedFormat, "unsupported file type: \(state.fileName)")
+        }
+        if state.complete { return (try checkedSize(state.info), nil, format.isStreamable) }
+        return (state.info, state, format.isStreamable)
+    }
+
+    /// Copies an upload still arriving into this run's spool file chunk by chunk as the api commits them (an
+    /// ``UploadFollower``: the same waits, `UPLOAD_FAILED`/`UPLOAD_ABANDONED`, and the final size and sha256 check),
+    /// and returns the complete upload's metadata with the spool.
+    func spoolWhileArriving(_ arriving: UploadState, job: ClaimedJob, progress: ProgressBox, isCancelled: @escaping @Sendable () -> Bool)
+        async throws -> (info: UploadInfo, spool: SpooledUpload)
+    {
         let started = ContinuousClock.now
-        while true {
-            guard let state = try await files.state(uploadID: id, org: org) else {
-                throw JobError(.fileNotFound, "upload \(id.uuidString.lowercased()) not found")
+        let path = spoolPath(job)
+        let follower = UploadFollower(
+            files: files, uploadID: arriving.id, maxBytes: settings.maxFileBytes, expectedBytes: arriving.expectedBytes,
+            stallTimeout: settings.uploadStallTimeout, isCancelled: isCancelled)
+        progress.set(percent: 2, step: "Receiving file", stage: "reading", bytes: 0, bytesTotal: arriving.expectedBytes, force: true)
+        do {
+            let info = try await follower.copy(to: path) { n in
+                progress.set(
+                    percent: 2 + Int(8 * Double(n) / Double(max(arriving.expectedBytes ?? n, 1))), step: "Receiving file",
+                    stage: "reading", bytes: n, bytesTotal: arriving.expectedBytes)
             }
-            if let failure = state.failure { throw JobError(.uploadFailed, "the upload failed: \(failure)") }
-            guard let format = FileFormat.fromExtension(of: state.fileName) else {
-                throw JobError(.unsupportedFormat, "unsupported file type: \(state.fileName)")
-            }
-            if state.complete { return (try checkedSize(state.info), nil) }
-            if format.isStreamable { return (state.info, state) }
-            if isCancelled() { throw JobError.cancelledExtraction }
-            if ContinuousClock.now - started > settings.uploadStallTimeout {
-                throw JobError(.uploadAbandoned, "the upload did not complete within \(settings.uploadStallTimeout.components.seconds) s")
-            }
-            try await Task.sleep(for: .milliseconds(100))
+            return (try checkedSize(info), SpooledUpload(path: path, downloadMs: Int((ContinuousClock.now - started).milliseconds)))
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
         }
     }
 

@@ -14,6 +14,9 @@ import Synchronization
 /// partial file. A failed upload (the api set `failure`, or the row is gone) throws `UPLOAD_FAILED`; no new
 /// chunk for `stallTimeout` throws `UPLOAD_ABANDONED`; a cancelled job stops within 100 ms even while waiting.
 /// Cost: `readAhead` chunks of memory per open stream and one pooled query per chunk (two while waiting).
+/// ``copy(to:progress:)`` is the same walk for a format that must be complete before it is read (a workbook's
+/// index is at its end): the chunks go to the spool file as they commit, so the job starts reading the moment the
+/// last one is verified instead of polling for completion and downloading the file again.
 public struct UploadFollower: ByteStreamSource {
     public let files: any FileStore
     public let uploadID: UUID
@@ -49,7 +52,10 @@ public struct UploadFollower: ByteStreamSource {
         let queue = ChunkQueue()
         let task = Task { [self] in
             do {
-                let info = try await fetch(into: queue)
+                let info = try await fetch { chunk in
+                    while queue.count >= Self.readAhead && !Task.isCancelled { try await Task.sleep(for: .milliseconds(1)) }
+                    queue.push(chunk)
+                }
                 box.value.withLock { $0 = info }
                 queue.end(nil)
             } catch {
@@ -59,14 +65,32 @@ public struct UploadFollower: ByteStreamSource {
         return FollowedStream(queue: queue, task: task, isCancelled: isCancelled)
     }
 
-    /// Fetches chunks in order until the verified end; returns the complete upload's metadata.
-    func fetch(into queue: ChunkQueue) async throws -> UploadInfo {
+    /// Writes the whole upload to a new file at `path` as its chunks arrive (no blocking read: for a format that
+    /// cannot be parsed before its end, such as a workbook); returns the complete, verified upload's metadata.
+    public func copy(to path: String, progress: (_ bytesWritten: Int64) -> Void) async throws -> UploadInfo {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
+            throw JobError(.extractionError, "cannot create the spool file")
+        }
+        defer { try? out.close() }
+        var written: Int64 = 0
+        let info = try await fetch { chunk in
+            try out.write(contentsOf: chunk)
+            written += Int64(chunk.count)
+            progress(written)
+        }
+        box.value.withLock { $0 = info }
+        return info
+    }
+
+    /// Fetches chunks in order into `deliver` until the verified end; returns the complete upload's metadata.
+    func fetch(_ deliver: ([UInt8]) async throws -> Void) async throws -> UploadInfo {
         var seq = 0
         var digest = UploadDigest()
         var lastChunk = ContinuousClock.now
         var sawComplete = false
         var wait = pollInterval
         while !Task.isCancelled {
+            if isCancelled() { throw JobError.cancelledExtraction }
             if let data = try await files.chunk(uploadID: uploadID, seq: seq) {
                 digest.update(data)
                 if digest.byteCount > maxBytes {
@@ -75,8 +99,7 @@ public struct UploadFollower: ByteStreamSource {
                 seq += 1
                 lastChunk = .now
                 wait = pollInterval
-                while queue.count >= Self.readAhead && !Task.isCancelled { try await Task.sleep(for: .milliseconds(1)) }
-                queue.push(data)
+                try await deliver(data)
                 continue
             }
             if sawComplete {

@@ -1,4 +1,5 @@
 import Crypto
+import Extraction
 import Foundation
 import Postgres
 import QuarryTestSupport
@@ -35,13 +36,15 @@ struct StreamingUploadTests {
     }
 
     /// Starts `curl` posting `file` at `rate` bytes/s (optionally giving up after `maxTime` seconds).
-    static func slowUpload(_ file: URL, url: String, token: String, rate: String, maxTime: Int? = nil) throws -> (Process, Pipe) {
+    static func slowUpload(
+        _ file: URL, url: String, token: String, rate: String, maxTime: Int? = nil, contentType: String = "text/csv"
+    ) throws -> (Process, Pipe) {
         let p = Process()
         let out = Pipe()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         p.arguments =
             [
-                "-sS", "-X", "POST", "-T", file.path, "--limit-rate", rate, "-H", "Expect:", "-H", "Content-Type: text/csv", "-H",
+                "-sS", "-X", "POST", "-T", file.path, "--limit-rate", rate, "-H", "Expect:", "-H", "Content-Type: \(contentType)", "-H",
                 "Authorization: Bearer \(token)",
             ]
             + (maxTime.map { ["--max-time", String($0)] } ?? []) + [url]
@@ -143,6 +146,98 @@ struct StreamingUploadTests {
         #expect(!last.complete)
         let chunks = try await pool.query("SELECT count(*) AS n FROM quarry.upload_chunks WHERE upload_id = $1", [upload]).first?.int("n")
         #expect(chunks == 0)
+    }
+
+    /// A workbook of `rows` rows whose cells barely compress (about 100 bytes of the ZIP per row).
+    static func xlsx(rows: Int, at path: String) throws {
+        let writer = try XLSXTableWriter(path: path, sheetName: "Prices")
+        try writer.append([.text("sku"), .text("name"), .text("price")])
+        var g = SystemRandomNumberGenerator()
+        for i in 0..<rows {
+            let noise = (0..<12).map { _ in String(g.next() as UInt64, radix: 36) }.joined()
+            try writer.append([.text("W-\(i)"), .text(noise), .number(Double(i % 90) + 1.5)])
+        }
+        try writer.finish()
+    }
+
+    /// A workbook cannot be parsed before its last byte (the ZIP index is at its end), but its job still starts with
+    /// the upload: the worker copies the chunks to its spool as they commit and reads the file the moment it is
+    /// verified (it used to be enqueued only once the upload was complete, then download the file again).
+    @Test func aWorkbookJobStartsWhileItsUploadArrives() async throws {
+        let (api, base) = try await Self.api()
+        defer { api.signal(SIGKILL) }
+        let worker = try Self.worker()
+        defer { worker.signal(SIGTERM) }
+        let org = try await APIHarness.shared.org()
+        let pool = APIHarness.shared.pool
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stream-\(UUID().uuidString.prefix(6)).xlsx")
+        try Self.xlsx(rows: 4_000, at: path.path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path.path)[.size] as? Int)
+        #expect(size > 200_000, "the workbook compressed too well to upload slowly: \(size) bytes")
+
+        // About 2.5 s of upload.
+        let (curl, out) = try Self.slowUpload(
+            path, url: base + "/api/uploads?filename=prices.xlsx&extract=true", token: org.token, rate: String(size / 2_500) + "K",
+            contentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        var sawJobWhileIncomplete = false
+        while curl.isRunning {
+            if let upload = try await pool.query(
+                "SELECT id FROM quarry.uploads WHERE org_id = $1 ORDER BY created_at DESC LIMIT 1", [org.id]
+            ).first?.uuid("id") {
+                let s = try await Self.jobState(pool, upload: upload)
+                if !s.complete && s.job != nil && s.status == "processing" { sawJobWhileIncomplete = true }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        curl.waitUntilExit()
+        let response = try JSONSerialization.jsonObject(with: out.fileHandleForReading.readDataToEndOfFile()) as? [String: Any]
+        let data = try #require(response?["data"] as? [String: Any], "\(String(describing: response))")
+        let jobID = try #require((data["job_id"] as? String).flatMap(UUID.init(uuidString:)), "the upload answered no job_id: \(data)")
+        #expect(sawJobWhileIncomplete, "no worker held the job before the upload completed")
+
+        let done = try await eventually(timeout: .seconds(90), every: .milliseconds(100)) {
+            let s = try await pool.query("SELECT status FROM quarry.jobs WHERE id = $1", [jobID]).first?.string("status")
+            return s == "completed" || s == "dead_lettered"
+        }
+        #expect(done)
+        let summary = try await pool.query(
+            "SELECT summary->>'rows_total' AS n, summary->>'sha256' AS sha, j.status FROM quarry.extraction_results r JOIN quarry.jobs j ON j.id = r.job_id WHERE r.job_id = $1",
+            [jobID]
+        ).first
+        #expect(summary?.string("status") == "completed")
+        #expect(summary?.int("n") == 4_000)
+        let digest = SHA256.hash(data: try Data(contentsOf: path)).map { String(format: "%02x", $0) }.joined()
+        #expect(summary?.string("sha") == digest)
+    }
+
+    /// A workbook whose client goes away half-way fails its job `UPLOAD_FAILED`, as a CSV does.
+    @Test func aWorkbookWhoseClientGoesAwayFailsItsJob() async throws {
+        let (api, base) = try await Self.api()
+        defer { api.signal(SIGKILL) }
+        let worker = try Self.worker()
+        defer { worker.signal(SIGTERM) }
+        let org = try await APIHarness.shared.org()
+        let pool = APIHarness.shared.pool
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gone-\(UUID().uuidString.prefix(6)).xlsx")
+        try Self.xlsx(rows: 4_000, at: path.path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path.path)[.size] as? Int)
+        let (curl, _) = try Self.slowUpload(
+            path, url: base + "/api/uploads?filename=gone.xlsx&extract=true", token: org.token, rate: String(size / 4_000) + "K",
+            maxTime: 2, contentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        curl.waitUntilExit()
+        let upload = try #require(
+            try await pool.query("SELECT id FROM quarry.uploads WHERE org_id = $1 ORDER BY created_at DESC LIMIT 1", [org.id]).first?.uuid("id"))
+        var last = try await Self.jobState(pool, upload: upload)
+        let ended = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+            last = try await Self.jobState(pool, upload: upload)
+            return last.status == "dead_lettered" || last.status == "completed"
+        }
+        #expect(ended, "\(last)")
+        #expect(last.status == "dead_lettered", "\(last)")
+        #expect(last.code == "UPLOAD_FAILED", "\(last)")
+        #expect(!last.complete)
     }
 
     /// An upload row written by hand: no api involved, so the test controls every chunk and the final digest.

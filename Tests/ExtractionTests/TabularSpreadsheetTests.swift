@@ -62,6 +62,16 @@ import Testing
         #expect(TabularFixture.code { _ = try TabularFixture.rows(.xlsx, corrupt) } == .malformedFile)
     }
 
+    /// What the row consumer throws (a database error while rows are stored) reaches the caller unchanged: it was
+    /// reported as a corrupt ZIP entry (`MALFORMED_FILE`, never retried).
+    @Test func aConsumerErrorIsNotReportedAsACorruptEntry() throws {
+        struct StoreFailed: Error {}
+        let reader = try TabularReaders.make(format: .xlsx, path: TabularFixture.path("products.xlsx"))
+        #expect(throws: StoreFailed.self) {
+            try reader.read(limits: ExtractionLimits(), isCancelled: { false }, progress: { _ in }) { _, _ in throw StoreFailed() }
+        }
+    }
+
     @Test func sharedStringTableMapsWhatWasWrittenAndLeavesNoFile() throws {
         let before = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("quarry-sst-") }
         let writer = try SharedStringTableWriter()

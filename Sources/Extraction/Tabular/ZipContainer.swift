@@ -65,7 +65,9 @@ final class ZipContainer {
 
     /// Inflates `path` 64 KB at a time into `consume` (nothing touches the disk) and returns the bytes produced.
     /// The CRC-32 is checked after the last piece (`.malformedFile`), so a consumer that acts on the bytes
-    /// must let a later error undo what it did (the extraction runs in one transaction).
+    /// must let a later error undo what it did (the extraction runs in one transaction). What `consume` throws
+    /// reaches the caller unchanged: a database error while the rows are stored stays a database error (it was
+    /// reported as a corrupt ZIP entry, and not retried).
     func stream(
         _ path: String, isCancelled: @Sendable () -> Bool, consume: (UnsafeRawBufferPointer) throws -> Void
     ) throws -> Int64 {
@@ -93,17 +95,24 @@ final class ZipContainer {
                 if isCancelled() { throw JobError.cancelledExtraction }
                 try data.withUnsafeBytes { b in
                     crc = crc32(crc, b.bindMemory(to: UInt8.self).baseAddress, uInt(b.count))
-                    try consume(b)
+                    do { try consume(b) } catch { throw ConsumerFailure(error: error) }
                 }
             }
             if UInt32(truncatingIfNeeded: crc) != entry.checksum {
                 throw JobError(.malformedFile, "corrupt ZIP entry \(path): CRC-32 mismatch", details: ["entry": path])
             }
+        } catch let failure as ConsumerFailure {
+            throw failure.error
         } catch let error as JobError {
             throw error
         } catch {
             throw JobError(.malformedFile, "corrupt ZIP entry \(path): \(error)", details: ["entry": path])
         }
         return entryBytes
+    }
+
+    /// An error thrown by the consumer of an entry's bytes, carried through ZIPFoundation unchanged.
+    private struct ConsumerFailure: Error {
+        let error: any Error
     }
 }
