@@ -67,6 +67,53 @@ struct StreamingUploadTests {
         return (r?.uuid("id"), r?.string("status") ?? "", r?.int("rows") ?? 0, r?.bool("complete") ?? false, r?.string("code"))
     }
 
+    /// The org's newest upload.
+    static func latestUpload(_ pool: PostgresPool, org: UUID) async throws -> UUID? {
+        try await pool.query("SELECT id FROM quarry.uploads WHERE org_id = $1 ORDER BY created_at DESC LIMIT 1", [org]).first?.uuid("id")
+    }
+
+    /// Polls the org's newest upload and its job every 50 ms while `curl` runs; whether `seen` held at some poll.
+    static func sawWhileUploading(
+        _ curl: Process, _ pool: PostgresPool, org: UUID,
+        _ seen: ((job: UUID?, status: String, rows: Int, complete: Bool, code: String?)) -> Bool
+    ) async throws -> Bool {
+        var saw = false
+        while curl.isRunning {
+            if let upload = try await latestUpload(pool, org: org), seen(try await jobState(pool, upload: upload)) { saw = true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        curl.waitUntilExit()
+        return saw
+    }
+
+    /// The `job_id` and `data` of the upload's answer, read from curl's output.
+    static func answeredJob(_ out: Pipe) throws -> (job: UUID, data: [String: Any]) {
+        let response = try JSONSerialization.jsonObject(with: out.fileHandleForReading.readDataToEndOfFile()) as? [String: Any]
+        let data = try #require(response?["data"] as? [String: Any], "\(String(describing: response))")
+        let job = try #require((data["job_id"] as? String).flatMap(UUID.init(uuidString:)), "the upload answered no job_id: \(data)")
+        return (job, data)
+    }
+
+    /// Waits (up to 90 s) until the job is completed or dead-lettered; expects that it ends.
+    static func awaitEnd(_ pool: PostgresPool, job: UUID) async throws {
+        let done = try await eventually(timeout: .seconds(90), every: .milliseconds(100)) {
+            let s = try await pool.query("SELECT status FROM quarry.jobs WHERE id = $1", [job]).first?.string("status")
+            return s == "completed" || s == "dead_lettered"
+        }
+        #expect(done)
+    }
+
+    /// Waits (up to 30 s) until the upload's job is completed or dead-lettered; returns its last state.
+    static func awaitEnd(_ pool: PostgresPool, upload: UUID) async throws -> (job: UUID?, status: String, rows: Int, complete: Bool, code: String?) {
+        var last = try await jobState(pool, upload: upload)
+        let ended = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+            last = try await jobState(pool, upload: upload)
+            return last.status == "dead_lettered" || last.status == "completed"
+        }
+        #expect(ended, "\(last)")
+        return last
+    }
+
     @Test func workerParsesRowsWhileTheUploadArrives() async throws {
         let (api, base) = try await Self.api()
         defer { api.signal(SIGKILL) }
@@ -81,31 +128,13 @@ struct StreamingUploadTests {
 
         // About 3 s of upload: the worker must have parsed rows before the last byte is stored.
         let (curl, out) = try Self.slowUpload(file, url: base + "/api/uploads?filename=prices.csv&extract=true", token: org.token, rate: "1M")
-        var upload: UUID?
-        var sawRowsWhileIncomplete = false
-        while curl.isRunning {
-            if upload == nil {
-                upload = try await pool.query(
-                    "SELECT id FROM quarry.uploads WHERE org_id = $1 ORDER BY created_at DESC LIMIT 1", [org.id]
-                ).first?.uuid("id")
-            }
-            if let upload {
-                let s = try await Self.jobState(pool, upload: upload)
-                if !s.complete && s.status == "processing" && s.rows > 0 { sawRowsWhileIncomplete = true }
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        let sawRowsWhileIncomplete = try await Self.sawWhileUploading(curl, pool, org: org.id) {
+            !$0.complete && $0.status == "processing" && $0.rows > 0
         }
-        curl.waitUntilExit()
-        let response = try JSONSerialization.jsonObject(with: out.fileHandleForReading.readDataToEndOfFile()) as? [String: Any]
-        let data = try #require(response?["data"] as? [String: Any], "\(String(describing: response))")
-        let jobID = try #require((data["job_id"] as? String).flatMap(UUID.init(uuidString:)), "the upload answered no job_id: \(data)")
+        let (jobID, data) = try Self.answeredJob(out)
         #expect(sawRowsWhileIncomplete, "no rows were parsed before the upload completed")
 
-        let done = try await eventually(timeout: .seconds(90), every: .milliseconds(100)) {
-            let s = try await pool.query("SELECT status FROM quarry.jobs WHERE id = $1", [jobID]).first?.string("status")
-            return s == "completed" || s == "dead_lettered"
-        }
-        #expect(done)
+        try await Self.awaitEnd(pool, job: jobID)
         let summary = try await pool.query(
             "SELECT summary->>'rows_total' AS n, summary->>'sha256' AS sha, summary->>'size_bytes' AS size, j.status FROM quarry.extraction_results r JOIN quarry.jobs j ON j.id = r.job_id WHERE r.job_id = $1",
             [jobID]
@@ -132,14 +161,8 @@ struct StreamingUploadTests {
         let (curl, _) = try Self.slowUpload(
             file, url: base + "/api/uploads?filename=gone.csv&extract=true", token: org.token, rate: "600K", maxTime: 2)
         curl.waitUntilExit()
-        let upload = try #require(
-            try await pool.query("SELECT id FROM quarry.uploads WHERE org_id = $1 ORDER BY created_at DESC LIMIT 1", [org.id]).first?.uuid("id"))
-        var last = try await Self.jobState(pool, upload: upload)
-        let ended = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
-            last = try await Self.jobState(pool, upload: upload)
-            return last.status == "dead_lettered" || last.status == "completed"
-        }
-        #expect(ended, "\(last)")
+        let upload = try #require(try await Self.latestUpload(pool, org: org.id))
+        let last = try await Self.awaitEnd(pool, upload: upload)
         #expect(last.job != nil)
         #expect(last.status == "dead_lettered")
         #expect(last.code == "UPLOAD_FAILED", "\(last)")
@@ -180,27 +203,13 @@ struct StreamingUploadTests {
         let (curl, out) = try Self.slowUpload(
             path, url: base + "/api/uploads?filename=prices.xlsx&extract=true", token: org.token, rate: String(size / 2_500) + "K",
             contentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        var sawJobWhileIncomplete = false
-        while curl.isRunning {
-            if let upload = try await pool.query(
-                "SELECT id FROM quarry.uploads WHERE org_id = $1 ORDER BY created_at DESC LIMIT 1", [org.id]
-            ).first?.uuid("id") {
-                let s = try await Self.jobState(pool, upload: upload)
-                if !s.complete && s.job != nil && s.status == "processing" { sawJobWhileIncomplete = true }
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        let sawJobWhileIncomplete = try await Self.sawWhileUploading(curl, pool, org: org.id) {
+            !$0.complete && $0.job != nil && $0.status == "processing"
         }
-        curl.waitUntilExit()
-        let response = try JSONSerialization.jsonObject(with: out.fileHandleForReading.readDataToEndOfFile()) as? [String: Any]
-        let data = try #require(response?["data"] as? [String: Any], "\(String(describing: response))")
-        let jobID = try #require((data["job_id"] as? String).flatMap(UUID.init(uuidString:)), "the upload answered no job_id: \(data)")
+        let (jobID, _) = try Self.answeredJob(out)
         #expect(sawJobWhileIncomplete, "no worker held the job before the upload completed")
 
-        let done = try await eventually(timeout: .seconds(90), every: .milliseconds(100)) {
-            let s = try await pool.query("SELECT status FROM quarry.jobs WHERE id = $1", [jobID]).first?.string("status")
-            return s == "completed" || s == "dead_lettered"
-        }
-        #expect(done)
+        try await Self.awaitEnd(pool, job: jobID)
         let summary = try await pool.query(
             "SELECT summary->>'rows_total' AS n, summary->>'sha256' AS sha, j.status FROM quarry.extraction_results r JOIN quarry.jobs j ON j.id = r.job_id WHERE r.job_id = $1",
             [jobID]
@@ -227,14 +236,8 @@ struct StreamingUploadTests {
             path, url: base + "/api/uploads?filename=gone.xlsx&extract=true", token: org.token, rate: String(size / 4_000) + "K",
             maxTime: 2, contentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         curl.waitUntilExit()
-        let upload = try #require(
-            try await pool.query("SELECT id FROM quarry.uploads WHERE org_id = $1 ORDER BY created_at DESC LIMIT 1", [org.id]).first?.uuid("id"))
-        var last = try await Self.jobState(pool, upload: upload)
-        let ended = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
-            last = try await Self.jobState(pool, upload: upload)
-            return last.status == "dead_lettered" || last.status == "completed"
-        }
-        #expect(ended, "\(last)")
+        let upload = try #require(try await Self.latestUpload(pool, org: org.id))
+        let last = try await Self.awaitEnd(pool, upload: upload)
         #expect(last.status == "dead_lettered", "\(last)")
         #expect(last.code == "UPLOAD_FAILED", "\(last)")
         #expect(!last.complete)
@@ -273,12 +276,7 @@ struct StreamingUploadTests {
             "UPDATE quarry.uploads SET complete = true, size_bytes = $2, sha256 = repeat('0', 64) WHERE id = $1", [altered, Int64(chunk.count)])
 
         for (upload, code) in [(abandoned, "UPLOAD_ABANDONED"), (altered, "UPLOAD_FAILED")] {
-            var last = try await Self.jobState(pool, upload: upload)
-            let ended = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
-                last = try await Self.jobState(pool, upload: upload)
-                return last.status == "dead_lettered" || last.status == "completed"
-            }
-            #expect(ended, "\(last)")
+            let last = try await Self.awaitEnd(pool, upload: upload)
             #expect(last.status == "dead_lettered", "\(code): \(last)")
             #expect(last.code == code, "\(last)")
         }
