@@ -67,53 +67,7 @@ struct TabularPipeline {
     /// ``ResultStore/blockCopyStatement``, handing it to `write` in pieces of about 256 KB. `rowType` is the OID
     /// of `quarry.result_row` (0 when the bytes are not loaded). Returns the counts and the SKUs seen (for the
     /// duplicate pass); throws `.emptyFile` when the file has no header row.
-    ///
-    /// Two threads: this one reads, maps and validates; a writer thread (``RowHandoff``) keeps the SKUs, encodes
-    /// the blocks and calls `write` — the only thread that uses the connection until it ends, which is before
-    /// this returns or throws.
     func stream(rowType: UInt32 = 0, into write: (UnsafeRawBufferPointer) throws -> Void) throws -> (Outcome, DuplicateFinder) {
-        let duplicates = DuplicateFinder(spillPath: path + ".skus")
-        let jobID = self.jobID
-        return try withoutActuallyEscaping(write) { write in
-            let handoff = RowHandoff()
-            let handed = HandedOver((write, duplicates))
-            handoff.startWriter {
-                guard let (write, duplicates) = handed.take() else { return }
-                var encoder = CopyBinaryEncoder()
-                encoder.start()
-                var block = ResultBlockEncoder(rowType: rowType, jobID: jobID)
-                while let batch = handoff.next() {
-                    for pending in batch {
-                        if let sku = pending.row.sku { try duplicates.add(sku: sku, row: pending.row.rowNumber) }
-                        try Self.encode(pending.row, isValid: pending.isValid, source: pending.source, into: &block)
-                        if block.isFull {
-                            block.flush(into: &encoder)
-                            try encoder.flush(to: write)
-                        }
-                    }
-                }
-                if handoff.wasAborted { return }  // the reader failed: leave the COPY unfinished, it is rolled back
-                block.flush(into: &encoder)
-                encoder.finish()
-                try encoder.flush(to: write, ifAtLeast: 0)
-            }
-            let outcome: Outcome
-            do {
-                outcome = try read(into: handoff)
-                handoff.finishInput()
-            } catch {
-                handoff.abort()
-                _ = try? handoff.waitForWriter()
-                throw error
-            }
-            try handoff.waitForWriter()
-            if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
-            return (outcome, duplicates)
-        }
-    }
-
-    /// Reads, maps and validates every row and hands it, in batches, to the block writer.
-    private func read(into handoff: RowHandoff) throws -> Outcome {
         let options = TabularOptions(config: config)
         let reader =
             try source.map { try TabularReaders.make(format: format, source: $0, path: path, options: options) }
@@ -121,9 +75,11 @@ struct TabularPipeline {
         var outcome = Outcome()
         outcome.source = try reader.inspect(limits: limits)
         var processor: RowProcessor?
+        let duplicates = DuplicateFinder(spillPath: path + ".skus")
         var locator = HeaderLocator(config: config, format: format)
-        var pending: [PendingRow] = []
-        pending.reserveCapacity(RowHandoff.batchSize)
+        var encoder = CopyBinaryEncoder()
+        encoder.start()
+        var block = ResultBlockEncoder(rowType: rowType, jobID: jobID)
         var bytesRead: Int64 = 0
         var lastProgress = ContinuousClock.now - .seconds(1)
         // The source of a row is kept for the reject file: always for an invalid row, and for every row when a
@@ -154,6 +110,7 @@ struct TabularPipeline {
             guard let processor else { return }
             if let only = onlyRows, !only.contains(rowNumber) { return }
             guard let row = processor.process(rowNumber: rowNumber, fields: fields) else { return }
+            if let sku = row.sku { try duplicates.add(sku: sku, row: rowNumber) }
             if let failure = processor.validationFailure(for: row) { throw failure }
             let isValid = row.isValid
             outcome.rowsTotal += 1
@@ -161,11 +118,10 @@ struct TabularPipeline {
             outcome.extraCells += row.extraCells
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
             let source = isValid && !keepsEveryRow ? nil : SourceCells(cells: fields, line: line())
-            pending.append(PendingRow(row: row, isValid: isValid, source: source))
-            if pending.count >= RowHandoff.batchSize {
-                try handoff.put(pending)
-                pending = []
-                pending.reserveCapacity(RowHandoff.batchSize)
+            try encode(row, isValid: isValid, source: source, into: &block)
+            if block.isFull {
+                block.flush(into: &encoder)
+                try encoder.flush(to: write)
             }
             // Progress (seed 000): at most every 100 rows, and — unless 100 rows take longer — at least every
             // second; the clock is read once per 100 rows and the box is refreshed every 100 ms at most.
@@ -204,12 +160,15 @@ struct TabularPipeline {
             }
         }
         try locator.finish { try handle($0, current: -1) { nil } }
-        if !pending.isEmpty { try handoff.put(pending) }
-        return outcome
+        block.flush(into: &encoder)
+        encoder.finish()
+        try encoder.flush(to: write, ifAtLeast: 0)
+        if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
+        return (outcome, duplicates)
     }
 
     /// The 19 columns of `quarry.result_row`, in order.
-    private static func encode(_ row: ProcessedRow, isValid: Bool, source: SourceCells?, into e: inout ResultBlockEncoder) throws {
+    private func encode(_ row: ProcessedRow, isValid: Bool, source: SourceCells?, into e: inout ResultBlockEncoder) throws {
         // The commit's candidates: valid rows with a SKU (classification refines `new`).
         let isNew = isValid && !(row.sku ?? "").isEmpty
         e.beginRow()
