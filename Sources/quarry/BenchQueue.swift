@@ -8,7 +8,9 @@ import Queue
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures.",
-        subcommands: [QueueBench.self, FairnessBench.self, ExtractBench.self, RowsBench.self, XLSXBench.self, CommitBench.self])
+        subcommands: [
+            QueueBench.self, FairnessBench.self, CrashBench.self, ExtractBench.self, RowsBench.self, XLSXBench.self, CommitBench.self,
+        ])
 }
 
 /// `quarry bench queue`: enqueue N no-op jobs, drain them with W worker processes, then measure pickup latency
