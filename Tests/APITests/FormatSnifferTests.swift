@@ -1,5 +1,5 @@
+import Extraction
 import Foundation
-import Storage
 import Testing
 
 /// The upload route's first-4-KB check on real workbook files.

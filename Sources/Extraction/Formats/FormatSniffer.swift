@@ -1,6 +1,7 @@
 import Models
 
-/// Decides an upload's format from its extension and first bytes.
+/// Decides an upload's format from its extension and first bytes — the api's check before it stores anything. The
+/// worker decides again on the whole file (``FormatDetector``), which can look inside ZIP and OLE containers.
 public enum FormatSniffer {
     public enum Verdict: Sendable, Equatable {
         case ok(String)
@@ -10,22 +11,9 @@ public enum FormatSniffer {
         case encrypted(format: String)
     }
 
-    /// The format an extension claims, or nil when unsupported (mirrors `Extraction.FileFormat`).
+    /// The format an extension claims (``FileFormat/fromExtension(of:)``), or nil when unsupported.
     public static func format(forFileName name: String) -> String? {
-        guard let dot = name.lastIndex(of: ".") else { return nil }
-        switch name[name.index(after: dot)...].lowercased() {
-        case "csv": return "csv"
-        case "tsv", "tab": return "tsv"
-        case "txt", "text": return "txt"
-        case "xlsx", "xlsm": return "xlsx"
-        case "xls": return "xls"
-        case "json": return "json"
-        case "ndjson", "jsonl": return "ndjson"
-        case "pdf": return "pdf"
-        case "docx": return "docx"
-        case "html", "htm", "xhtml": return "html"
-        default: return nil
-        }
+        FileFormat.fromExtension(of: name)?.rawValue
     }
 
     static let pdf: [UInt8] = Array("%PDF".utf8)
