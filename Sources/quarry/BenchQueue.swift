@@ -25,6 +25,8 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Jobs claimed per call.") var batch = 500
     @Option(help: "Job slots per worker (default 2 × batch).") var concurrency: Int?
     @Option(help: "Pickup samples.") var samples = 200
+    @Option(help: "Other orgs, each with one queued job of a kind the fleet does not take (a parked or scheduled job).")
+    var parkedOrgs = 0
     @Flag(help: "Drain a second time while another session holds a snapshot open; prints ratio_to_clean.")
     var oldSnapshot = false
     @Flag(help: "Run on a cluster with fsync or synchronous_commit off (figures are then not durable ones).")
@@ -64,6 +66,7 @@ struct QueueBench: AsyncParsableCommand {
         var held: Drain?
         if oldSnapshot { held = try await drain(pool: pool, store: store, holdSnapshot: true) }
         let pickups = try await pickup(pool: pool, store: store)
+        try await pool.query("DELETE FROM quarry.jobs WHERE kind = 'bench-parked'")
         func pct(_ p: Double) -> Double { pickups.isEmpty ? 0 : pickups[min(pickups.count - 1, Int(Double(pickups.count) * p))] }
         print("pickup:  p50 \(String(format: "%.2f", pct(0.5))) ms, p99 \(String(format: "%.2f", pct(0.99))) ms over \(pickups.count) samples")
 
@@ -72,7 +75,7 @@ struct QueueBench: AsyncParsableCommand {
             "drain_jobs_per_s": clean.jobsPerSecond,
             "claim_p50_ms": round2(clean.claimP50Ms), "claim_p99_ms": round2(clean.claimP99Ms),
             "pickup_p50_ms": round2(pct(0.5)), "pickup_p99_ms": round2(pct(0.99)),
-            "worker_cpu_us_per_job": round2(clean.workerCPUMicrosPerJob),
+            "worker_cpu_us_per_job": round2(clean.workerCPUMicrosPerJob), "parked_orgs": parkedOrgs,
         ]
         if let db = clean.databaseCPUMicrosPerJob { summary["db_cpu_us_per_job"] = round2(db) }
         if let held {
@@ -99,6 +102,17 @@ struct QueueBench: AsyncParsableCommand {
         try await pool.query("DELETE FROM quarry.jobs WHERE kind = 'noop' AND status IN ('completed','cancelled','dead_lettered','failed')")
         try await pool.query("DELETE FROM quarry.job_metrics WHERE kind = 'noop'")
         try await pool.query("VACUUM ANALYZE quarry.jobs")
+        // Orgs left in the claim's org set by earlier runs (other benchmarks' orgs, with nothing queued) would make
+        // every claim take the multi-org path; the janitor prunes them on each tick, and there is no janitor here.
+        try await pool.query("SELECT quarry.prune_queue_orgs()")
+        try await pool.query("DELETE FROM quarry.jobs WHERE kind = 'bench-parked'")
+        if parkedOrgs > 0 {
+            // Orgs with queued work this fleet cannot take stay in the claim's org set: every claim takes the
+            // multi-org (round-robin) path.
+            try await pool.query(
+                "INSERT INTO quarry.jobs (org_id, kind, payload) SELECT gen_random_uuid(), 'bench-parked', '{}' FROM generate_series(1, $1)",
+                [parkedOrgs])
+        }
 
         // The old snapshot: a repeatable-read transaction that has read something, open for the whole drain.
         var snapshotHolder: PostgresConnection?
