@@ -68,8 +68,7 @@ struct CrashBench: AsyncParsableCommand {
 
     static func start(_ binary: String, environment: [String: String]) throws -> Process {
         let p = Process()
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        p.executableURL = here.appendingPathComponent(binary)
+        p.executableURL = URL(fileURLWithPath: siblingBinary(binary))
         p.environment = environment
         try p.run()
         return p

@@ -210,7 +210,7 @@ struct ExtractBench: AsyncParsableCommand {
                 RETURNING r.job_id)
             DELETE FROM quarry.result_blocks rb USING stale WHERE rb.job_id = stale.job_id
             """, [upload])
-        let cpuBefore = fleet.processes.first.map { cpuSeconds(pid: $0.processIdentifier) } ?? 0
+        let cpuBefore = fleet.cpuSeconds()
         let t1 = ContinuousClock.now
         let job = try await store.enqueue(
             kind: "extract", payload: #"{"upload_id":"\#(upload.uuidString.lowercased())","config":{"currency":"EUR"}}"#)
@@ -226,7 +226,7 @@ struct ExtractBench: AsyncParsableCommand {
         }
         let seconds = (ContinuousClock.now - t1).seconds
         let rss = fleet.processes.first.map { peakRSSMegabytes(pid: $0.processIdentifier) } ?? 0
-        let cpu = (fleet.processes.first.map { cpuSeconds(pid: $0.processIdentifier) } ?? 0) - cpuBefore
+        let cpu = fleet.cpuSeconds() - cpuBefore
         print("worker CPU: \(String(format: "%.2f", cpu)) s (user + system, during the job)")
         fleet.stop()
         let stored =
@@ -256,17 +256,6 @@ struct ExtractBench: AsyncParsableCommand {
         let out = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return String(decoding: out, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
-    }
-
-    /// User + system CPU seconds the process has used so far (`/proc/PID/stat`, clock ticks of 1/100 s).
-    static func cpuSeconds(pid: Int32) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return 0 }
-        // Fields after "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// VmHWM (peak resident set) of a running process, in MB.

@@ -247,6 +247,14 @@ struct QueueBench: AsyncParsableCommand {
     }
 }
 
+/// The path of Quarry's executable `name` (`worker`, `api`, `janitor`): `QUARRY_<NAME>_BIN` when set (to bench
+/// other builds side by side), else the binary beside this one.
+func siblingBinary(_ name: String) -> String {
+    if let path = ProcessInfo.processInfo.environment["QUARRY_\(name.uppercased())_BIN"] { return path }
+    let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    return here.appendingPathComponent(name).path
+}
+
 /// Worker processes started from the binary beside this one.
 final class WorkerFleet: @unchecked Sendable {  // only used from the command's task
     let processes: [Process]
@@ -257,10 +265,7 @@ final class WorkerFleet: @unchecked Sendable {  // only used from the command's 
         self.metricsPortBase = metricsPortBase
     }
 
-    static func workerBinary() -> String {
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        return ProcessInfo.processInfo.environment["QUARRY_WORKER_BIN"] ?? here.appendingPathComponent("worker").path
-    }
+    static func workerBinary() -> String { siblingBinary("worker") }
 
     /// Starts `count` workers; with `metricsPortBase`, worker i serves `/metrics` on `metricsPortBase + i`.
     static func start(count: Int, environment: [String: String], metricsPortBase: Int? = nil) throws -> WorkerFleet {

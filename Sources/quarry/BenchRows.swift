@@ -19,9 +19,7 @@ struct RowsBench: AsyncParsableCommand {
         print("generated \(rows) rows, \(size / 1_048_576) MB")
         var best: (seconds: Double, cpu: Double, copyBytes: Int)?
         for pass in 1...max(1, passes) {
-            let cpu0 = ExtractBench.cpuSeconds(pid: getpid())
-            let figures = try PipelineBenchmark.run(path: path, format: .csv, config: ExtractionConfig(currency: "EUR"))
-            let cpu = ExtractBench.cpuSeconds(pid: getpid()) - cpu0
+            let (figures, cpu) = try PipelineBenchmark.timedPass(path: path, format: .csv)
             guard figures.rows == rows else { throw ValidationError("stored \(figures.rows) rows, expected \(rows)") }
             print(
                 "pass \(pass): \(String(format: "%.3f", figures.seconds)) s, \(Int(Double(rows) / figures.seconds)) rows/s, "
@@ -36,5 +34,14 @@ struct RowsBench: AsyncParsableCommand {
             "copy_mb": best.copyBytes / 1_048_576,
         ]
         print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
+    }
+}
+
+extension PipelineBenchmark {
+    /// One pass of the worker's row path over `path` (EUR prices), with the CPU seconds this process spent on it.
+    static func timedPass(path: String, format: FileFormat) throws -> (figures: Figures, cpuSeconds: Double) {
+        let cpu0 = ProcessCPU.seconds(pid: getpid()) ?? 0
+        let figures = try run(path: path, format: format, config: ExtractionConfig(currency: "EUR"))
+        return (figures, (ProcessCPU.seconds(pid: getpid()) ?? 0) - cpu0)
     }
 }

@@ -32,8 +32,7 @@ final class APIProcess: @unchecked Sendable {  // only used from the command's t
     }
 
     static func start(environment: [String: String]) async throws -> APIProcess {
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let binary = ProcessInfo.processInfo.environment["QUARRY_API_BIN"] ?? here.appendingPathComponent("api").path
+        let binary = siblingBinary("api")
         let port = Int.random(in: 20_000..<60_000)
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
@@ -108,7 +107,7 @@ extension ExtractBench {
         let auth = "Authorization: Bearer \(token.token)"
         let name = (path as NSString).lastPathComponent
         let config = #"{"currency":"EUR"}"#
-        let cpuBefore = fleet.processes.first.map { cpuSeconds(pid: $0.processIdentifier) } ?? 0
+        let cpuBefore = fleet.cpuSeconds()
 
         let t0 = ContinuousClock.now
         var query = "filename=\(name)"
@@ -145,7 +144,7 @@ extension ExtractBench {
         }
         let seconds = (ContinuousClock.now - t0).seconds
         let rss = fleet.processes.first.map { peakRSSMegabytes(pid: $0.processIdentifier) } ?? 0
-        let cpu = (fleet.processes.first.map { cpuSeconds(pid: $0.processIdentifier) } ?? 0) - cpuBefore
+        let cpu = fleet.cpuSeconds() - cpuBefore
         fleet.stop()
         let summary = try await pool.query(
             "SELECT summary->>'phases_ms' AS p, summary->>'rows_total' AS n FROM quarry.extraction_results WHERE job_id = $1", [job]

@@ -54,9 +54,7 @@ struct XLSXBench: AsyncParsableCommand {
         // The worker's share without PostgreSQL: read → map/validate → COPY encoding (bytes dropped).
         best = .infinity
         for pass in 0..<max(0, pipelinePasses) {
-            let cpu0 = ExtractBench.cpuSeconds(pid: getpid())
-            let figures = try PipelineBenchmark.run(path: path, format: .xlsx, config: ExtractionConfig(currency: "EUR"))
-            let cpu = ExtractBench.cpuSeconds(pid: getpid()) - cpu0
+            let (figures, cpu) = try PipelineBenchmark.timedPass(path: path, format: .xlsx)
             guard figures.rows == rows else { throw ValidationError("the row path stored \(figures.rows) rows, expected \(rows)") }
             print(
                 "row path pass \(pass + 1) (read, map, validate, encode; no database): \(String(format: "%.3f", figures.seconds)) s, "
