@@ -42,17 +42,18 @@ public struct ExtractHandler: JobHandler {
         }
         defer { reporter.cancel() }
         let cancelled: @Sendable () -> Bool = { context.isCancelled }
-        var checked = try await checkedUpload(payload.uploadID, org: job.orgID)
+        let checked = try await checkedUpload(payload.uploadID, org: job.orgID)
+        var upload = checked.info
+        // An upload still arriving in a streaming format is parsed as it arrives (below).
+        var arriving = checked.streamable ? checked.arriving : nil
         // A workbook or document still arriving (its ZIP/OLE index is at the end) is copied to the spool as its chunks
         // commit, then read like a complete upload: no poll for completion, no second download.
         var arrived: SpooledUpload?
-        if let arriving = checked.arriving, !checked.streamable {
-            let followed = try await spoolWhileArriving(arriving, job: job, progress: box, isCancelled: cancelled)
-            arrived = followed.spool
-            checked = (followed.info, nil, false)
+        if let state = checked.arriving, !checked.streamable {
+            (upload, arrived) = try await spoolWhileArriving(state, job: job, progress: box, isCancelled: cancelled)
+            arriving = nil
         }
         defer { if let arrived { try? FileManager.default.removeItem(atPath: arrived.path) } }
-        let upload = checked.info
         let profiles: SupplierProfiles.Resolved
         do {
             profiles = try await pool.withConnection { c in try SupplierProfiles.resolve(config, org: job.orgID, on: c) }
@@ -69,7 +70,7 @@ public struct ExtractHandler: JobHandler {
             isCancelled: cancelled, started: .now)
         let summary: ExtractionRun.Result
         do {
-            if let arriving = checked.arriving {
+            if let arriving {
                 // Parse while the upload arrives: no cache (the digest is not known yet), no spool.
                 let follower = UploadFollower(
                     files: files, uploadID: upload.id, maxBytes: settings.maxFileBytes, expectedBytes: arriving.expectedBytes,
@@ -84,7 +85,7 @@ public struct ExtractHandler: JobHandler {
             } else {
                 let spool: SpooledUpload
                 if let arrived { spool = arrived } else { spool = try await self.spool(upload, job: job, progress: box, isCancelled: cancelled) }
-                defer { try? FileManager.default.removeItem(atPath: spool.path) }
+                defer { try? FileManager.default.removeItem(atPath: spool.path) }  // `arrived` too, as soon as it is read
                 summary = try await pool.withConnection { c in try c.transaction { try run.extract(spool: spool, on: $0) } }
             }
         } catch let e as PostgresError {
@@ -122,12 +123,10 @@ public struct ExtractHandler: JobHandler {
         let follower = UploadFollower(
             files: files, uploadID: arriving.id, maxBytes: settings.maxFileBytes, expectedBytes: arriving.expectedBytes,
             stallTimeout: settings.uploadStallTimeout, isCancelled: isCancelled)
-        progress.set(percent: 2, step: "Receiving file", stage: "reading", bytes: 0, bytesTotal: arriving.expectedBytes, force: true)
+        Self.spoolProgress(progress, step: "Receiving file", bytes: 0, of: arriving.expectedBytes, force: true)
         do {
             let info = try await follower.copy(to: path) { n in
-                progress.set(
-                    percent: 2 + Int(8 * Double(n) / Double(max(arriving.expectedBytes ?? n, 1))), step: "Receiving file",
-                    stage: "reading", bytes: n, bytesTotal: arriving.expectedBytes)
+                Self.spoolProgress(progress, step: "Receiving file", bytes: n, of: arriving.expectedBytes)
             }
             return (try checkedSize(info), SpooledUpload(path: path, downloadMs: Int((ContinuousClock.now - started).milliseconds)))
         } catch {
@@ -151,14 +150,12 @@ public struct ExtractHandler: JobHandler {
     {
         let started = ContinuousClock.now
         let path = spoolPath(job)
-        progress.set(percent: 2, step: "Downloading file", stage: "reading", bytes: 0, bytesTotal: upload.sizeBytes, force: true)
+        Self.spoolProgress(progress, step: "Downloading file", bytes: 0, of: upload.sizeBytes, force: true)
         do {
             let expected = (upload.sizeBytes, upload.sha256)
             _ = try await files.copy(uploadID: upload.id, to: path, maxBytes: settings.maxFileBytes, expected: expected, isCancelled: isCancelled) {
                 n in
-                progress.set(
-                    percent: 2 + Int(8 * Double(n) / Double(max(upload.sizeBytes, 1))), step: "Downloading file",
-                    stage: "reading", bytes: n, bytesTotal: upload.sizeBytes)
+                Self.spoolProgress(progress, step: "Downloading file", bytes: n, of: upload.sizeBytes)
             }
         } catch let e as FileStoreError where e.code == .tooLarge {
             try? FileManager.default.removeItem(atPath: path)
@@ -174,6 +171,13 @@ public struct ExtractHandler: JobHandler {
             throw error
         }
         return SpooledUpload(path: path, downloadMs: Int((ContinuousClock.now - started).milliseconds))
+    }
+
+    /// Spooling is the first 2–10 % of an extraction's progress, by bytes (of `total` when known).
+    static func spoolProgress(_ progress: ProgressBox, step: String, bytes n: Int64, of total: Int64?, force: Bool = false) {
+        progress.set(
+            percent: 2 + Int(8 * Double(n) / Double(max(total ?? n, 1))), step: step, stage: "reading", bytes: n, bytesTotal: total,
+            force: force)
     }
 
     /// The local file (and spill-file prefix) of this run: named for the job and lease, so two runs never share it.
