@@ -1,0 +1,89 @@
+import Foundation
+import Postgres
+import QuarryTestSupport
+import Queue
+import Testing
+
+/// Claims as they meet in production: orgs in the claim's org set that hold only jobs this claimer cannot take (another
+/// kind, a future run_at), and two claims of the same org at once (migration 0015).
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct ClaimContentionTests {
+    let pool: PostgresPool
+    let store: JobStore
+
+    init() async throws {
+        pool = try await TestDatabase.migrated()
+        store = JobStore(pool: pool)
+    }
+
+    /// Orgs whose queued jobs are of a kind no claimer here takes: they stay in the claim's org set.
+    func parkIdleOrgs(_ count: Int) async throws -> String {
+        let parked = TestDatabase.uniqueKind("parked")
+        for _ in 0..<count { _ = try await store.enqueue(org: UUID(), kind: parked) }
+        return parked
+    }
+
+    /// A claim that starts while another claim of the same org has not committed gets a full batch of other jobs at
+    /// once. Before, it waited on the org's cursor row until the other committed (a durable commit: milliseconds,
+    /// here forever), and with an idle org in the set it read the same candidates as the other claim and came back
+    /// empty.
+    @Test(arguments: [false, true])
+    func aClaimBesideAnUncommittedClaimOfTheSameOrgNeitherWaitsNorComesBackShort(idleOrgs: Bool) async throws {
+        let kind = TestDatabase.uniqueKind("beside")
+        let parked = idleOrgs ? try await parkIdleOrgs(3) : nil
+        let org = UUID()
+        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 100))
+        let first = try PostgresConnection(conninfo: TestDatabase.url, applicationName: "claim-first")
+        let second = try PostgresConnection(conninfo: TestDatabase.url, applicationName: "claim-second")
+        defer {
+            _ = try? first.execute("ROLLBACK")
+            first.close()
+            second.close()
+        }
+        // Cursors exist first (a claim that creates one waits for a concurrent creator, by design).
+        _ = try first.query("SELECT count(*) AS n FROM quarry.claim('warm', ARRAY[$1], 1)", [kind])
+        try first.execute("BEGIN")
+        let a = try first.query("SELECT id FROM quarry.claim('claim-first', ARRAY[$1], 10)", [kind]).map { $0.string("id") ?? "" }
+        #expect(a.count == 10)
+        try second.execute("SET statement_timeout = '5s'")
+        let start = ContinuousClock.now
+        let b: [String]
+        do {
+            b = try second.query("SELECT id FROM quarry.claim('claim-second', ARRAY[$1], 10)", [kind]).map { $0.string("id") ?? "" }
+        } catch {
+            Issue.record("the second claim failed while the first was open (\(error)): it waited on the first one")
+            return
+        }
+        let waited = ContinuousClock.now - start
+        #expect(b.count == 10, "the second claim got \(b.count) of 10 (idle orgs in the set: \(idleOrgs))")
+        #expect(Set(a).isDisjoint(with: b))
+        #expect(waited < .seconds(2), "the second claim took \(waited)")
+        try first.execute("COMMIT")
+        // Nothing lost: the cursor the second claim could not move is only a starting point.
+        var rest = 0
+        while true {
+            let got = try await store.claim(workerID: "rest", kinds: [kind], limit: 50)
+            if got.isEmpty { break }
+            rest += got.count
+        }
+        #expect(rest == 100 - 1 - 20)
+        try await pool.query("DELETE FROM quarry.jobs WHERE kind = $1 OR kind = $2", [kind, parked ?? kind])
+    }
+
+    /// With idle orgs in the set, a claim of the one busy org finds and locks its jobs in one pass over the claim
+    /// index, as with the org alone. Before, it read the org's candidates, then looked each one up again by primary
+    /// key to lock it: twice the primary-key reads of the claim's own update (`pg_stat_user_indexes.idx_tup_read`).
+    @Test func aBusyOrgAmongIdleOnesIsClaimedInOnePass() async throws {
+        let kind = TestDatabase.uniqueKind("onepass")
+        let parked = try await parkIdleOrgs(8)
+        _ = try await store.enqueueBulk(org: UUID(), kind: kind, payloads: Array(repeating: "{}", count: 300))
+        var claimed = 0
+        let read = try await TestDatabase.indexEntriesRead("jobs_pkey") { c in
+            claimed = try c.query("SELECT count(*) AS n FROM quarry.claim('onepass', ARRAY[$1], 200)", [kind]).first?.int("n") ?? 0
+        }
+        #expect(claimed == 200)
+        // The update finds its 200 rows by primary key; a second lookup per job to lock it reads 200 more.
+        #expect(read < 300, "claiming 200 jobs of the one busy org read \(read) entries of jobs_pkey")
+        try await pool.query("DELETE FROM quarry.jobs WHERE kind = $1 OR kind = $2", [kind, parked])
+    }
+}
