@@ -12,8 +12,17 @@ enum TabularFixture {
         return url.path
     }
 
+    /// This test process's temporary files, in one directory removed when the process exits (each run left a few
+    /// hundred files in the system's temporary directory).
+    static let temporaryDirectory: URL = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("quarry-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: TabularFixture.temporaryDirectory) }
+        return dir
+    }()
+
     static func temp(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("quarry-test-\(UUID().uuidString)-\(name)")
+        let url = temporaryDirectory.appendingPathComponent("\(UUID().uuidString)-\(name)")
         try Data(bytes).write(to: url)
         return url.path
     }
