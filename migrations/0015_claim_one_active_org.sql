@@ -11,8 +11,9 @@
 -- claims from that org as the one-org path does: straight off jobs_claim_org_idx, locking as it reads, SKIP LOCKED
 -- walking on past rows a concurrent claim holds. Two or more active orgs: round-robin as before, over their
 -- candidates only. The one-org claim is quarry.claim_org (the one-org path of migration 0011, now a function).
--- `quarry bench queue --jobs 100000` on a durable cluster, interleaved, old/new: 27.1k/32.9k and 27.2k/24.8k jobs/s
--- with the org alone; 21.1k/31.9k and 25.2k/25.6k with 32 idle orgs beside it (docs/BENCHMARKS.md).
+-- `quarry bench queue --jobs 100000` on a durable cluster, interleaved, old/new: 18.3k/19.9k and 20.9k/22.8k jobs/s
+-- with the org alone; 14.1k/19.8k and 15.1k/23.5k with 32 idle orgs beside it; 5.0k/20.8k and 6.3k/19.7k with 200
+-- (docs/BENCHMARKS.md, "One busy org among idle ones").
 --
 -- 2. A cursor move does not wait for another claim's commit.
 -- Every claim of an org moved the org's cursor row at its end, so a claim that ran beside another waited on the
@@ -27,6 +28,11 @@
 -- (2) stragglers are still found by a full scan at least every ~2 s; (3) priority, round-robin and the org cap
 -- are unchanged - one active org is round-robin's one-org case; (4) unchanged.
 --
+-- 3. The org cap counts an org's processing jobs after its lock is held.
+-- The cap's advisory try-lock and the count were in one statement, whose snapshot predates the lock: a claim of the
+-- same org that committed in between was not counted, and the org could get the cap twice (FairClaimTests'
+-- aPerOrgCapHoldsAcrossConcurrentClaims caught it once the claim spent longer between its snapshot and the lock).
+-- The locks are now taken in a statement of their own; the next statement's snapshot sees every earlier claim.
 
 CREATE OR REPLACE FUNCTION quarry.advance_cursor(p_scope uuid, p_kinds text[], p_priority integer, p_run_at timestamptz,
                                                  p_id uuid, p_full boolean)
