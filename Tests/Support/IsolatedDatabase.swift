@@ -1,32 +1,31 @@
 import Foundation
 import Logging
-import Postgres
-import QuarryTestSupport
+public import Postgres
 
-/// A database of its own for tests that run janitor processes: the advisory lock, the health
-/// numbers and the alert state are per database, so other suites' jobs cannot disturb them.
+/// A database of its own, for tests that other suites' rows would disturb: janitor processes (the advisory lock,
+/// the health numbers and the alert state are per database) and plans that depend on the table statistics.
 /// Created empty, migrated with the real `quarry migrate`, dropped by ``drop()``.
-final class IsolatedDatabase: Sendable {
-    let name: String
-    let url: String
-    let pool: PostgresPool
+public final class IsolatedDatabase: Sendable {
+    public let name: String
+    public let url: String
+    public let pool: PostgresPool
 
-    init() async throws {
-        name = "janitor_test_\(UUID().uuidString.prefix(8).lowercased())"
+    public init() async throws {
+        name = "isolated_test_\(UUID().uuidString.prefix(8).lowercased())"
         let admin = try PostgresConnection(conninfo: TestDatabase.url, applicationName: "janitor-test-admin")
         try admin.execute("CREATE DATABASE \(name)")
         admin.close()
         url = Self.replacingDatabase(in: TestDatabase.url, with: name)
         let migrate = try ChildProcess("quarry", arguments: ["migrate", "--database-url", url])
         let status = await migrate.waitForExit(timeout: .seconds(60))
-        guard status == 0 else { throw TestFailure("quarry migrate failed (\(String(describing: status))): \(migrate.log)") }
+        guard status == 0 else { throw IsolatedDatabaseError("quarry migrate failed (\(String(describing: status))): \(migrate.log)") }
         pool = PostgresPool(
             configuration: .init(conninfo: url, maxConnections: 4, acquireTimeout: .seconds(20), applicationName: "janitor-test"),
             logger: Logger(label: "test"))
     }
 
     /// Closes the pool and drops the database (terminating sessions left by killed processes).
-    func drop() {
+    public func drop() {
         pool.close()
         guard let admin = try? PostgresConnection(conninfo: TestDatabase.url, applicationName: "janitor-test-admin") else { return }
         _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
@@ -52,7 +51,7 @@ final class IsolatedDatabase: Sendable {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
+struct IsolatedDatabaseError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
