@@ -24,17 +24,19 @@ struct ClaimContentionTests {
     }
 
     /// A claim that starts while another claim of the same org has not committed gets a full batch of other jobs at
-    /// once. Before, it waited on the org's cursor row until the other committed (a durable commit: milliseconds,
-    /// here forever), and with an idle org in the set it read the same candidates as the other claim and came back
-    /// empty.
+    /// once. Before, with the org alone in the org set, it waited on the org's cursor row until the other committed (a
+    /// durable commit: milliseconds; here, until the statement timeout); with an idle org in the set it read the same
+    /// candidates as the other claim and came back empty. In a database of its own, so "alone" holds.
     @Test(arguments: [false, true])
     func aClaimBesideAnUncommittedClaimOfTheSameOrgNeitherWaitsNorComesBackShort(idleOrgs: Bool) async throws {
-        let kind = TestDatabase.uniqueKind("beside")
-        let parked = idleOrgs ? try await parkIdleOrgs(3) : nil
-        let org = UUID()
-        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 100))
-        let first = try PostgresConnection(conninfo: TestDatabase.url, applicationName: "claim-first")
-        let second = try PostgresConnection(conninfo: TestDatabase.url, applicationName: "claim-second")
+        let db = try await IsolatedDatabase()
+        defer { db.drop() }
+        let store = JobStore(pool: db.pool)
+        let kind = "beside"
+        if idleOrgs { for _ in 0..<3 { _ = try await store.enqueue(org: UUID(), kind: "parked") } }
+        _ = try await store.enqueueBulk(org: UUID(), kind: kind, payloads: Array(repeating: "{}", count: 100))
+        let first = try PostgresConnection(conninfo: db.url, applicationName: "claim-first")
+        let second = try PostgresConnection(conninfo: db.url, applicationName: "claim-second")
         defer {
             _ = try? first.execute("ROLLBACK")
             first.close()
@@ -67,7 +69,6 @@ struct ClaimContentionTests {
             rest += got.count
         }
         #expect(rest == 100 - 1 - 20)
-        try await pool.query("DELETE FROM quarry.jobs WHERE kind = $1 OR kind = $2", [kind, parked ?? kind])
     }
 
     /// With idle orgs in the set, a claim of the one busy org finds and locks its jobs in one pass over the claim

@@ -1,4 +1,3 @@
-import Logging
 public import Postgres
 
 extension TestDatabase {
@@ -10,9 +9,7 @@ extension TestDatabase {
         _ index: String, url databaseURL: String? = nil, during work: (PostgresConnection) throws -> Void
     ) async throws -> Int {
         let databaseURL = databaseURL ?? url
-        let reader = PostgresPool(
-            configuration: .init(conninfo: databaseURL, maxConnections: 1, acquireTimeout: .seconds(20), applicationName: "index-reads"),
-            logger: Logger(label: "test"))
+        let reader = pool(size: 1, name: "index-reads", url: databaseURL)
         defer { reader.close() }
         func read() async throws -> Int {
             try await reader.query("SELECT pg_stat_clear_snapshot()")

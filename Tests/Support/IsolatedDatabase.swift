@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 public import Postgres
 
 /// A database of its own, for tests that other suites' rows would disturb: janitor processes (the advisory lock,
@@ -19,9 +18,7 @@ public final class IsolatedDatabase: Sendable {
         let migrate = try ChildProcess("quarry", arguments: ["migrate", "--database-url", url])
         let status = await migrate.waitForExit(timeout: .seconds(60))
         guard status == 0 else { throw IsolatedDatabaseError("quarry migrate failed (\(String(describing: status))): \(migrate.log)") }
-        pool = PostgresPool(
-            configuration: .init(conninfo: url, maxConnections: 4, acquireTimeout: .seconds(20), applicationName: "janitor-test"),
-            logger: Logger(label: "test"))
+        pool = TestDatabase.pool(name: "isolated-test", url: url)
     }
 
     /// Closes the pool and drops the database (terminating sessions left by killed processes).

@@ -13,9 +13,12 @@ public enum TestDatabase {
         fatalError("QUARRY_TEST_DATABASE_URL is not set: run the tests through scripts/test")
     }
 
-    public static func pool(size: Int = 4, name: String = "quarry-test", acquireTimeout: Duration = .seconds(20)) -> PostgresPool {
+    /// A pool on the test database, or on `databaseURL` (an ``IsolatedDatabase``).
+    public static func pool(
+        size: Int = 4, name: String = "quarry-test", acquireTimeout: Duration = .seconds(20), url databaseURL: String? = nil
+    ) -> PostgresPool {
         PostgresPool(
-            configuration: .init(conninfo: url, maxConnections: size, acquireTimeout: acquireTimeout, applicationName: name),
+            configuration: .init(conninfo: databaseURL ?? url, maxConnections: size, acquireTimeout: acquireTimeout, applicationName: name),
             logger: Logger(label: "test"))
     }
 
