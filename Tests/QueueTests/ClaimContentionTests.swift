@@ -109,4 +109,36 @@ struct ClaimContentionTests {
         #expect(claimed == 10)
         #expect(read < 1_000, "one claim of 10 beside idle orgs read \(read) entries of jobs_org_status_created_idx (20,000 queued)")
     }
+
+    /// After a queue of mixed priorities drained, statistics of an (almost) empty queue and a claim index left more
+    /// bloated than jobs_org_created_idx must not make the claim read the org through jobs_org_created_idx: with every
+    /// org looking like one row, the planner picked the index that looked smaller and sorted - each claim read every row
+    /// of the org, queued or finished (150k-450k buffers per claim at 200,000 queued; `quarry bench queue --parked-orgs 32
+    /// --old-snapshot` at 0.17-0.41 of its clean drain). Migration 0016 turns sorting off inside the claim's functions, so
+    /// only reads in claim order remain. In a database of its own, so the statistics and the bloat are exactly these.
+    @Test func aDrainedQueueOfMixedPrioritiesDoesNotMakeAClaimReadTheOrgsHistory() async throws {
+        let db = try await IsolatedDatabase()
+        defer { db.drop() }
+        let store = JobStore(pool: db.pool)
+        let org = UUID()
+        let kind = "drained"
+        // The drained queue: 50,000 jobs of mixed priorities (inserted all over the claim index's priority bands),
+        // gone; then idle orgs, and the statistics of that moment.
+        try await db.pool.query(
+            "INSERT INTO quarry.jobs (org_id, kind, payload, priority) SELECT $1, $2, '{}', (random() * 100)::int FROM generate_series(1, 50000)",
+            [org, kind])
+        try await db.pool.query("DELETE FROM quarry.jobs")
+        for _ in 0..<32 { _ = try await store.enqueue(org: UUID(), kind: "parked") }
+        try await db.pool.query("VACUUM ANALYZE quarry.jobs")
+        // The next backlog.
+        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 5_000))
+        var claimed = 0
+        let read = try await TestDatabase.indexEntriesRead("jobs_org_created_idx", url: db.url) { c in
+            for _ in 0..<8 {
+                claimed += try c.query("SELECT count(*) AS n FROM quarry.claim('drain', ARRAY[$1], 100)", [kind]).first?.int("n") ?? 0
+            }
+        }
+        #expect(claimed == 800)
+        #expect(read < 100, "8 claims of 100 read \(read) entries of jobs_org_created_idx (5,000 queued)")
+    }
 }
