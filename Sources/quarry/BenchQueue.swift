@@ -29,6 +29,11 @@ struct QueueBench: AsyncParsableCommand {
     var parkedOrgs = 0
     @Flag(help: "Drain a second time while another session holds a snapshot open; prints ratio_to_clean.")
     var oldSnapshot = false
+    @Option(
+        help:
+            "With --old-snapshot: clean and held drains alternate this many times; the ratios are the medians of the rounds' ratios (the machine drifts between runs)."
+    )
+    var rounds = 1
     @Flag(help: "Run on a cluster with fsync or synchronous_commit off (figures are then not durable ones).")
     var allowNonDurable = false
     @Option(help: "Python of a virtualenv with pgqueuer and asyncpg: run pgqueuer's drain of the same N jobs too.")
@@ -62,9 +67,14 @@ struct QueueBench: AsyncParsableCommand {
         }
         print("cluster: fsync=\(settings?.string("fsync") ?? "?"), synchronous_commit=\(settings?.string("sc") ?? "?")")
 
-        let clean = try await drain(pool: pool, store: store, holdSnapshot: false)
-        var held: Drain?
-        if oldSnapshot { held = try await drain(pool: pool, store: store, holdSnapshot: true) }
+        // Clean and held drains alternate, so drift between runs lands on both sides alike.
+        var cleanDrains: [Drain] = []
+        var heldDrains: [Drain] = []
+        for _ in 0..<(oldSnapshot ? max(1, rounds) : 1) {
+            cleanDrains.append(try await drain(pool: pool, store: store, holdSnapshot: false))
+            if oldSnapshot { heldDrains.append(try await drain(pool: pool, store: store, holdSnapshot: true)) }
+        }
+        let clean = cleanDrains[0]
         let pickups = try await pickup(pool: pool, store: store)
         try await pool.query("DELETE FROM quarry.jobs WHERE kind = 'bench-parked'")
         func pct(_ p: Double) -> Double { pickups.isEmpty ? 0 : pickups[min(pickups.count - 1, Int(Double(pickups.count) * p))] }
@@ -78,12 +88,22 @@ struct QueueBench: AsyncParsableCommand {
             "worker_cpu_us_per_job": round2(clean.workerCPUMicrosPerJob), "parked_orgs": parkedOrgs,
         ]
         if let db = clean.databaseCPUMicrosPerJob { summary["db_cpu_us_per_job"] = round2(db) }
-        if let held {
+        if let held = heldDrains.first {
+            // Per round: held against the clean drain just before it; the medians over the rounds.
+            let rates = zip(cleanDrains, heldDrains).map { $0.seconds / $1.seconds }
+            let p99s = zip(cleanDrains, heldDrains).map { $0.claimP99Ms > 0 ? $1.claimP99Ms / $0.claimP99Ms : 0 }
             summary["old_snapshot_drain_jobs_per_s"] = held.jobsPerSecond
             summary["old_snapshot_claim_p50_ms"] = round2(held.claimP50Ms)
             summary["old_snapshot_claim_p99_ms"] = round2(held.claimP99Ms)
-            summary["ratio_to_clean"] = round2(clean.seconds / held.seconds)
-            summary["claim_p99_ratio_to_clean"] = clean.claimP99Ms > 0 ? round2(held.claimP99Ms / clean.claimP99Ms) : 0
+            summary["ratio_to_clean"] = round2(median(rates))
+            summary["claim_p99_ratio_to_clean"] = round2(median(p99s))
+            if rates.count > 1 {
+                summary["rounds"] = rates.count
+                summary["ratio_to_clean_rounds"] = rates.map(round2)
+                summary["claim_p99_ratio_to_clean_rounds"] = p99s.map(round2)
+                summary["drain_jobs_per_s_rounds"] = cleanDrains.map(\.jobsPerSecond)
+                summary["old_snapshot_drain_jobs_per_s_rounds"] = heldDrains.map(\.jobsPerSecond)
+            }
         }
         if let python = pgqueuerPython {
             let peer = try runPgqueuer(python: python)
@@ -95,6 +115,14 @@ struct QueueBench: AsyncParsableCommand {
     }
 
     func round2(_ x: Double) -> Double { (x * 100).rounded() / 100 }
+
+    /// The middle value (the mean of the two middle ones for an even count); 0 for none.
+    func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    }
 
     /// Enqueues the N jobs, then drains them with a fresh fleet; claim timings come from the workers' `/metrics`.
     func drain(pool: PostgresPool, store: JobStore, holdSnapshot: Bool) async throws -> Drain {
