@@ -127,6 +127,16 @@ struct QueueBench: AsyncParsableCommand {
     /// Enqueues the N jobs, then drains them with a fresh fleet; claim timings come from the workers' `/metrics`.
     func drain(pool: PostgresPool, store: JobStore, holdSnapshot: Bool) async throws -> Drain {
         let kind = "noop"
+        // Unfinished no-op jobs (a run interrupted, another fleet) would be drained too, and the wait below counts
+        // every one of them: refuse instead of waiting forever.
+        let unfinished =
+            try await pool.query("SELECT count(*) AS n FROM quarry.jobs WHERE kind = 'noop' AND status IN ('queued','processing')")
+            .first?.int("n") ?? 0
+        guard unfinished == 0 else {
+            throw ValidationError(
+                "\(unfinished) 'noop' jobs are queued or processing on this database (an interrupted run, or another fleet): "
+                    + "the drain would wait for them; stop that fleet or delete them (DELETE FROM quarry.jobs WHERE kind = 'noop')")
+        }
         try await pool.query("DELETE FROM quarry.jobs WHERE kind = 'noop' AND status IN ('completed','cancelled','dead_lettered','failed')")
         try await pool.query("DELETE FROM quarry.job_metrics WHERE kind = 'noop'")
         try await pool.query("VACUUM ANALYZE quarry.jobs")
