@@ -141,4 +141,60 @@ struct ClaimContentionTests {
         #expect(claimed == 800)
         #expect(read < 100, "8 claims of 100 read \(read) entries of jobs_org_created_idx (5,000 queued)")
     }
+
+    /// Full scans are elected (migration 0015): a claim scans an org from the index start only when it holds the org's
+    /// cursor row, so while a concurrent claim holds that row (it is moving the cursor), a claim that finds the
+    /// interval passed reads from the cursor as usual - under an old snapshot a full scan walks every entry claimed
+    /// since the snapshot, and before the election every claim that saw the interval pass did that walk (and its
+    /// record of the scan was then skipped, so the next claim walked again). Once the row is free the next claim does
+    /// the full scan and records it, and the one after it does not walk again. In a database of its own: one org.
+    @Test func aFullScanIsDoneByTheClaimHoldingTheCursorOnly() async throws {
+        let db = try await IsolatedDatabase()
+        defer { db.drop() }
+        let store = JobStore(pool: db.pool)
+        let org = UUID()
+        let kind = "elected"
+        let holder = try PostgresConnection(conninfo: db.url, applicationName: "old-snapshot-holder")
+        try holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        try holder.query("SELECT count(*) FROM quarry.workers")
+        defer {
+            _ = try? holder.execute("ROLLBACK")
+            holder.close()
+        }
+        // 3,000 jobs claimed under the old snapshot: their claim-index entries stay behind the cursor.
+        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 3_000))
+        var claimed = 0
+        while claimed < 3_000 {
+            let got = try await store.claim(workerID: "elected", kinds: [kind], limit: 500)
+            if got.isEmpty { break }
+            claimed += got.count
+        }
+        #expect(claimed == 3_000)
+        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 30))
+        func claimTen() async throws -> (read: Int, claimed: Int) {
+            var n = 0
+            let read = try await TestDatabase.indexEntriesRead("jobs_claim_org_idx", url: db.url) { c in
+                try c.query("SET statement_timeout = '5s'")
+                n = try c.query("SELECT count(*) AS n FROM quarry.claim('elected', ARRAY[$1], 10)", [kind]).first?.int("n") ?? 0
+            }
+            return (read, n)
+        }
+        try await db.pool.query("UPDATE quarry.claim_cursors SET full_scan_at = now() - interval '1 hour' WHERE scope = $1", [org])
+        // A concurrent claim holds the cursor row.
+        let mover = try PostgresConnection(conninfo: db.url, applicationName: "cursor-mover")
+        try mover.execute("BEGIN")
+        try mover.query("SELECT 1 FROM quarry.claim_cursors WHERE scope = $1 FOR UPDATE", [org])
+        let beside = try await claimTen()
+        try mover.execute("COMMIT")
+        mover.close()
+        #expect(beside.claimed == 10)
+        #expect(beside.read < 300, "a claim beside the cursor's holder read \(beside.read) entries (3,000 are behind the cursor)")
+        // The row free: the next claim is elected, walks from the start, and records the scan.
+        let elected = try await claimTen()
+        #expect(elected.claimed == 10)
+        #expect(elected.read >= 3_000, "the elected claim read \(elected.read) entries: no full scan")
+        let after = try await claimTen()
+        #expect(after.claimed == 10)
+        #expect(after.read < 300, "the claim after the full scan read \(after.read) entries: the scan was not recorded")
+    }
 }
