@@ -182,11 +182,11 @@ struct ClaimContentionTests {
         try await db.pool.query("UPDATE quarry.claim_cursors SET full_scan_at = now() - interval '1 hour' WHERE scope = $1", [org])
         // A concurrent claim holds the cursor row.
         let mover = try PostgresConnection(conninfo: db.url, applicationName: "cursor-mover")
+        defer { mover.close() }
         try mover.execute("BEGIN")
         try mover.query("SELECT 1 FROM quarry.claim_cursors WHERE scope = $1 FOR UPDATE", [org])
         let beside = try await claimTen()
         try mover.execute("COMMIT")
-        mover.close()
         #expect(beside.claimed == 10)
         #expect(beside.read < 300, "a claim beside the cursor's holder read \(beside.read) entries (3,000 are behind the cursor)")
         // The row free: the next claim is elected, walks from the start, and records the scan.
