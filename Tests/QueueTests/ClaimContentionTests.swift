@@ -62,12 +62,7 @@ struct ClaimContentionTests {
         #expect(waited < .seconds(2), "the second claim took \(waited)")
         try first.execute("COMMIT")
         // Nothing lost: the cursor the second claim could not move is only a starting point.
-        var rest = 0
-        while true {
-            let got = try await store.claim(workerID: "rest", kinds: [kind], limit: 50)
-            if got.isEmpty { break }
-            rest += got.count
-        }
+        let rest = try await store.claimUntilEmpty(workerID: "rest", kinds: [kind], batch: 50).count
         #expect(rest == 100 - 1 - 20)
     }
 
@@ -154,21 +149,11 @@ struct ClaimContentionTests {
         let store = JobStore(pool: db.pool)
         let org = UUID()
         let kind = "elected"
-        let holder = try PostgresConnection(conninfo: db.url, applicationName: "old-snapshot-holder")
-        try holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        try holder.query("SELECT count(*) FROM quarry.workers")
-        defer {
-            _ = try? holder.execute("ROLLBACK")
-            holder.close()
-        }
+        let holder = try OldSnapshotHolder(url: db.url)
+        defer { holder.release() }
         // 3,000 jobs claimed under the old snapshot: their claim-index entries stay behind the cursor.
         _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 3_000))
-        var claimed = 0
-        while claimed < 3_000 {
-            let got = try await store.claim(workerID: "elected", kinds: [kind], limit: 500)
-            if got.isEmpty { break }
-            claimed += got.count
-        }
+        let claimed = try await store.claimUntilEmpty(workerID: "elected", kinds: [kind], batch: 500, upTo: 3_000).count
         #expect(claimed == 3_000)
         _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 30))
         func claimTen() async throws -> (read: Int, claimed: Int) {

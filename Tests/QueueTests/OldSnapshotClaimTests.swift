@@ -34,20 +34,10 @@ struct OldSnapshotClaimTests {
             try await pool.query("SELECT count(*) AS n FROM quarry.jobs WHERE status = 'queued' AND org_id <> $1", [JobStore.systemOrg])
             .first?.int("n") ?? 0
         // The old snapshot: open (and used) before any of these jobs exist, held to the end.
-        let holder = try PostgresConnection(conninfo: TestDatabase.url, applicationName: "old-snapshot-holder")
-        try holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        try holder.query("SELECT count(*) FROM quarry.workers")
-        defer {
-            _ = try? holder.execute("ROLLBACK")
-            holder.close()
-        }
+        let holder = try OldSnapshotHolder()
+        defer { holder.release() }
         _ = try await store.enqueueBulk(kind: kind, payloads: Array(repeating: "{}", count: 5_000), priority: priority)
-        var claimed = 0
-        while claimed < 5_000 {
-            let got = try await store.claim(workerID: "old-snapshot", kinds: [kind], limit: 500, fair: false)
-            if got.isEmpty { break }
-            claimed += got.count
-        }
+        let claimed = try await store.claimUntilEmpty(workerID: "old-snapshot", kinds: [kind], batch: 500, upTo: 5_000, fair: false).count
         #expect(claimed == 5_000)
         _ = try await store.enqueueBulk(kind: kind, payloads: Array(repeating: "{}", count: 10), priority: priority)
         // Not the periodic full scan (invariant 2 of migration 0011): that one reads from the start by design.

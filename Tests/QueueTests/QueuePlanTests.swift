@@ -23,12 +23,7 @@ struct QueuePlanTests {
         let kind = TestDatabase.uniqueKind("plan")
         _ = try await store.enqueueBulk(kind: kind, payloads: Array(repeating: "{}", count: 2_500))
         try await pool.query("ANALYZE quarry.jobs")  // as the benchmark does before a drain: nothing of ours processing
-        var claimed: [ClaimedJob] = []
-        while claimed.count < 2_500 {
-            let got = try await store.claim(workerID: "plan-test", kinds: [kind], limit: 500, fair: false)
-            if got.isEmpty { break }
-            claimed += got
-        }
+        let claimed = try await store.claimUntilEmpty(workerID: "plan-test", kinds: [kind], batch: 500, upTo: 2_500, fair: false)
         #expect(claimed.count == 2_500)
         let batch = Array(claimed.prefix(500))
         var completed = 0
