@@ -182,4 +182,33 @@ struct ClaimContentionTests {
         #expect(after.claimed == 10)
         #expect(after.read < 300, "the claim after the full scan read \(after.read) entries: the scan was not recorded")
     }
+
+    /// A full scan walks the org once. The claim's probe asks each org whether it has a claimable job; an org due a
+    /// full scan was probed from the index start, and then claim_org scanned it from the start again - under an old
+    /// snapshot each walk reads every entry claimed since the snapshot, so the claims doing full scans (the claim p99)
+    /// walked the org twice. Migration 0016 probes such an org from its cursor first. An idle org beside it, so the
+    /// claim takes the probing path; in a database of its own.
+    @Test func aFullScanBesideIdleOrgsWalksTheOrgOnce() async throws {
+        let db = try await IsolatedDatabase()
+        defer { db.drop() }
+        let store = JobStore(pool: db.pool)
+        let org = UUID()
+        let kind = "walked"
+        _ = try await store.enqueue(org: UUID(), kind: "parked")
+        let holder = try OldSnapshotHolder(url: db.url)
+        defer { holder.release() }
+        // 3,000 jobs claimed under the old snapshot: their claim-index entries stay behind the cursor.
+        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 3_000))
+        let claimed = try await store.claimUntilEmpty(workerID: "walked", kinds: [kind], batch: 500, upTo: 3_000).count
+        #expect(claimed == 3_000)
+        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 30))
+        try await db.pool.query("UPDATE quarry.claim_cursors SET full_scan_at = now() - interval '1 hour' WHERE scope = $1", [org])
+        var got = 0
+        let read = try await TestDatabase.indexEntriesRead("jobs_claim_org_idx", url: db.url) { c in
+            got = try c.query("SELECT count(*) AS n FROM quarry.claim('walked', ARRAY[$1], 10)", [kind]).first?.int("n") ?? 0
+        }
+        #expect(got == 10)
+        #expect(read >= 3_000, "the full scan read \(read) entries: no full scan")
+        #expect(read < 4_500, "the full scan read \(read) entries of jobs_claim_org_idx (3,000 behind the cursor): the org was walked twice")
+    }
 }
