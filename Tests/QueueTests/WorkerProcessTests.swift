@@ -76,8 +76,18 @@ struct WorkerProcessTests {
             "worker",
             environment: [
                 "EXTRACTION_MAX_CONCURRENCY": "4", "EXTRACTION_SHUTDOWN_TIMEOUT_MS": "1500", "WORKER_KINDS": "sleep",
+                "EXTRACTION_HEARTBEAT_INTERVAL_MS": "100",
             ])
-        #expect(try await eventually { try await counts(short + long)["processing"] == 4 })
+        // Running in the worker, not only claimed: `processing` is committed before the claim's answer reaches the
+        // worker, and jobs whose claim returns after SIGTERM are handed straight back (released, not run) - a SIGTERM
+        // in that window made this test fail (CI, 2026-12-02). A heartbeat after the claim means the worker holds them.
+        #expect(
+            try await eventually {
+                try await pool.query(
+                    "SELECT count(*) AS n FROM quarry.jobs WHERE id = ANY($1::uuid[]) AND status = 'processing' AND heartbeat_at > started_at",
+                    [short + long]
+                ).first?.int("n") == 4
+            })
         w.signal(SIGTERM)
         let status = await w.waitForExit(timeout: .seconds(15))
         #expect(status == 0, "worker log:\n\(w.log)")
