@@ -80,6 +80,12 @@ struct CopyBinaryEncoder {
     }
 
     /// A raw big-endian `int4` (no length prefix): array headers, column type OIDs inside a record.
+    /// A text field from its UTF-8 bytes (NUL bytes dropped, as for a `String`).
+    mutating func field(utf8 bytes: UnsafeBufferPointer<UInt8>) { text(bytes) }
+
+    /// A numeric field from plain decimal text bytes; false when they are not a number.
+    mutating func field(numericUTF8 bytes: UnsafeBufferPointer<UInt8>) -> Bool { numeric(bytes) }
+
     mutating func raw(int4 value: Int32) { int32(value) }
 
     /// Reserves a length prefix for a value whose bytes follow; returns its position for ``endLength(at:)``.

@@ -1,3 +1,4 @@
+import Extraction
 import Foundation
 import Models
 
@@ -89,6 +90,27 @@ struct ResultBlockEncoder {
     mutating func column(numeric text: String?) throws {
         rows.raw(int4: OID.numeric)
         try rows.field(numeric: text)
+    }
+
+    mutating func column(_ value: PlainRow.Text?) {
+        rows.raw(int4: OID.text)
+        switch value {
+        case .bytes(let b): rows.field(utf8: b)
+        case .string(let s): rows.field(s)
+        case nil: rows.null()
+        }
+    }
+
+    mutating func column(numeric value: PlainRow.Text?) throws {
+        rows.raw(int4: OID.numeric)
+        switch value {
+        case .bytes(let b):
+            guard rows.field(numericUTF8: b) else {
+                throw JobError(.extractionError, "cannot encode '\(String(decoding: b.prefix(40), as: UTF8.self))' as a number for COPY")
+            }
+        case .string(let s): try rows.field(numeric: s)
+        case nil: rows.null()
+        }
     }
 
     mutating func column(jsonb value: String?) {

@@ -21,6 +21,8 @@ struct TabularPipeline {
     var profilesByFingerprint: [String: SupplierProfiles.Match] = [:]
     /// An upload read while it arrives, instead of the file at `path` (which then only prefixes spill files).
     var source: (any ByteStreamSource)?
+    /// Whether delimited rows that are plain (``PlainRow``) skip the strings; off only to compare both paths.
+    var allowsPlainRows = true
 
     struct Outcome {
         var rowsTotal = 0
@@ -44,6 +46,8 @@ struct TabularPipeline {
         var sourceHeaderLine: String?
         /// The profile matched by the header fingerprint, if any.
         var matchedProfile: SupplierProfiles.Match?
+        /// Rows stored as ``PlainRow``s (without a `String` per cell).
+        var plainRows = 0
     }
 
     /// Streams every row into `results` (binary COPY of row blocks), then flags repeated SKUs.
@@ -119,6 +123,21 @@ struct TabularPipeline {
             for issue in row.issues { outcome.issueCounts[issue.code, default: 0] += 1 }
             let source = isValid && !keepsEveryRow ? nil : SourceCells(cells: fields, line: line())
             try encode(row, isValid: isValid, source: source, into: &block)
+            try stored()
+        }
+
+        // A plain row (``PlainRow``): valid, no issues, nothing kept of its source.
+        func emitPlain(_ row: PlainRow) throws {
+            if let sku = row.sku { try duplicates.add(sku: sku.string, row: row.rowNumber) }
+            outcome.rowsTotal += 1
+            outcome.rowsValid += 1
+            outcome.plainRows += 1
+            try encode(row, into: &block)
+            try stored()
+        }
+
+        // After each stored row: a full block goes out, and progress is reported now and then.
+        func stored() throws {
             if block.isFull {
                 block.flush(into: &encoder)
                 try encoder.flush(to: write)
@@ -151,8 +170,14 @@ struct TabularPipeline {
         }
 
         if let csv = reader as? CSVReader {
-            try csv.readLines(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { n, fields, line in
-                try onRow(n, fields) { line() }
+            // Below the header, a row that is plain skips the strings (rows kept whole for the reject file, and
+            // a retry's selection of rows, always take the full path).
+            let plainRowsAllowed = allowsPlainRows && onlyRows == nil
+            try csv.readRaw(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { record in
+                if plainRowsAllowed, !keepsEveryRow, locator.header != nil, let processor, let plain = processor.plainRow(record) {
+                    return try emitPlain(plain)
+                }
+                try onRow(record.number, record.fields()) { record.decodedLine() }
             }
         } else {
             try reader.read(limits: limits, isCancelled: isCancelled, progress: { bytesRead = $0 }) { n, fields in
@@ -165,6 +190,33 @@ struct TabularPipeline {
         try encoder.flush(to: write, ifAtLeast: 0)
         if outcome.mapping == nil { throw JobError(.emptyFile, "the file has no rows") }
         return (outcome, duplicates)
+    }
+
+    /// A plain row as the 19 columns of `quarry.result_row`: what ``encode(_:isValid:source:into:)`` writes for
+    /// the same row after `RowProcessor.process` (valid, no issues, no extra, no source).
+    private func encode(_ row: PlainRow, into e: inout ResultBlockEncoder) throws {
+        let isNew = row.sku != nil
+        e.beginRow()
+        e.column(int4: Int32(clamping: row.rowNumber))
+        e.column(true)
+        e.column(row.sku)
+        e.column(row.name)
+        e.column(row.description)
+        try e.column(numeric: row.price)
+        e.column(row.currency)
+        try e.column(numeric: row.quantity)
+        e.column(row.unit)
+        e.column(row.category)
+        e.column(row.brand)
+        e.column(row.barcode)
+        e.column("new")  // classification
+        try e.column(numeric: nil as String?)  // old_price
+        e.column(nil as String?)  // old_currency
+        e.column(isNew ? "new" : nil)  // change
+        e.column(jsonb: row.hasExtra ? JSONFragments.extra(of: row) : nil)
+        e.column(jsonb: nil)  // issues
+        e.column(jsonb: nil)  // source
+        e.endRow(number: row.rowNumber, valid: true, isNew: isNew, issueCodes: [])
     }
 
     /// The 19 columns of `quarry.result_row`, in order.
@@ -185,7 +237,7 @@ struct TabularPipeline {
         e.column(row.brand)
         e.column(row.barcode)
         e.column(isValid ? "new" : nil)  // classification
-        try e.column(numeric: nil)  // old_price
+        try e.column(numeric: nil as String?)  // old_price
         e.column(nil as String?)  // old_currency
         e.column(isNew ? "new" : nil)  // change
         if row.extra.isEmpty && row.supplierSku == nil && row.minOrderQty == nil && row.packSize == nil && row.vatRate == nil {
@@ -254,6 +306,18 @@ enum JSONFragments {
             escape(v, into: &out)
         }
         return out + "}"
+    }
+
+    /// A plain row's `extra` as ``object(_:)`` writes it (keys in order, cells as they are); nil when empty.
+    static func extra(of row: PlainRow) -> String? {
+        var out = "{"
+        row.forEachExtra { key, value in
+            if out.utf8.count > 1 { out.append(",") }
+            escape(key, into: &out)
+            out.append(":")
+            escape(value.string, into: &out)
+        }
+        return out.utf8.count > 1 ? out + "}" : nil
     }
 
     static func issues(_ issues: [RowIssue]) -> String {

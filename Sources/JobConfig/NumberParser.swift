@@ -134,6 +134,27 @@ public enum NumberParser {
     package static func parsePlainASCII(_ raw: String, decimalComma: Bool? = nil) -> (value: Decimal, text: String)? {
         var raw = raw
         return raw.withUTF8 { bytes -> (value: Decimal, text: String)? in
+            guard let plain = PlainDecimal(bytes, decimalComma: decimalComma) else { return nil }
+            guard plain.mantissa != 0 else { return (Decimal(0), "0") }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[plain.canonical]), as: UTF8.self)
+            return (Decimal(sign: .plus, exponent: -plain.scale, significand: Decimal(plain.mantissa)), text)
+        }
+    }
+
+    /// The plain form `digits` or `digits.digits` read from bytes (see ``parsePlainASCII(_:decimalComma:)``),
+    /// without making a `String` or a `Decimal`: the digits as an integer, the scale, and the bytes of the
+    /// canonical text.
+    package struct PlainDecimal: Sendable {
+        /// The digits without the dot, as an integer.
+        package var mantissa: UInt64
+        /// Digits after the dot, trailing zeros included.
+        package var scale: Int
+        /// Where the canonical text (`"\(value)"`) lies in the bytes read; empty when the value is zero
+        /// (whose canonical text is "0").
+        package var canonical: Range<Int>
+
+        /// Nil unless `bytes` is the plain form (and then `parseDetailed` decides).
+        package init?(_ bytes: UnsafeBufferPointer<UInt8>, decimalComma: Bool? = nil) {
             let n = bytes.count
             guard n > 0, n <= 19 else { return nil }
             var mantissa: UInt64 = 0
@@ -153,25 +174,18 @@ public enum NumberParser {
             if dot >= 0 && (dot == 0 || dot == n - 1) { return nil }
             let digitCount = dot >= 0 ? n - 1 : n
             guard digitCount <= 18 else { return nil }
-            if mantissa == 0 { return (Decimal(0), "0") }
+            self.mantissa = mantissa
+            self.scale = dot >= 0 ? n - dot - 1 : 0
+            guard mantissa != 0 else {
+                self.canonical = 0..<0
+                return
+            }
             let intEnd = dot >= 0 ? dot : n
             var intStart = 0
             while intStart < intEnd - 1 && bytes[intStart] == 0x30 { intStart += 1 }
             var fracEnd = n
             if dot >= 0 { while fracEnd > dot + 1 && bytes[fracEnd - 1] == 0x30 { fracEnd -= 1 } }
-            let scale = dot >= 0 ? n - dot - 1 : 0
-            let text: String
-            if dot >= 0 && fracEnd > dot + 1 {
-                text = String(unsafeUninitializedCapacity: fracEnd - intStart) { out in
-                    var k = 0
-                    for j in intStart..<fracEnd { out[k] = bytes[j]; k += 1 }
-                    return k
-                }
-            } else {
-                text = String(decoding: UnsafeBufferPointer(rebasing: bytes[intStart..<intEnd]), as: UTF8.self)
-            }
-            let value = Decimal(sign: .plus, exponent: -scale, significand: Decimal(mantissa))
-            return (value, text)
+            self.canonical = dot >= 0 && fracEnd > dot + 1 ? intStart..<fracEnd : intStart..<intEnd
         }
     }
 

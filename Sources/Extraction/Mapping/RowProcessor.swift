@@ -51,6 +51,21 @@ public final class RowProcessor: Sendable {
         let required = config.effectiveRequiredFields
         self.requiredFields = required
         self.quantityIsRequired = required.contains("quantity")
+        // Unmapped columns a plain row may fill (`extra`), sorted like `extra` is written; none when two share a key.
+        let keys = unmappedKeys.map(\.key)
+        self.plainExtraColumns =
+            Set(keys).count == keys.count
+            ? unmappedKeys.map { PlainRow.ExtraColumn(index: $0.index, key: $0.key) }.sorted { $0.key < $1.key } : []
+        var hasExtraKey = [Bool](repeating: false, count: headerWidth)
+        for column in plainExtraColumns { hasExtraKey[column.index] = true }
+        self.hasPlainExtraKey = hasExtraKey
+        var mappedColumns = [Bool](repeating: false, count: headerWidth)
+        for index in mapping.fieldToIndex.values where index >= 0 && index < headerWidth { mappedColumns[index] = true }
+        self.mappedColumns = mappedColumns
+        let requiredPlain = required.compactMap { name in CanonicalField(rawValue: name).flatMap { Self.plainRowFields.contains($0) ? $0 : nil } }
+        self.requiredPlainFields = requiredPlain
+        // A required field a plain row cannot carry (supplier_sku, …, or an unknown name) makes every row an issue.
+        self.hasPlainLane = config.transformations.isEmpty && requiredPlain.count == required.count
     }
 
     /// The smallest magnitude `numeric(18,4)` cannot hold once rounded to 4 decimals.
@@ -65,6 +80,20 @@ public final class RowProcessor: Sendable {
 
     private let requiredFields: [String]
     private let quantityIsRequired: Bool
+    /// Columns (up to the header's width) that a mapped field reads.
+    private let mappedColumns: [Bool]
+    /// Unmapped columns inside the header that a plain row may fill, sorted by `extra` key.
+    private let plainExtraColumns: [PlainRow.ExtraColumn]
+    /// Per column (up to the header's width): whether it is one of ``plainExtraColumns``.
+    private let hasPlainExtraKey: [Bool]
+    /// The required fields, when all of them are fields a plain row carries.
+    private let requiredPlainFields: [CanonicalField]
+    /// The fields a ``PlainRow`` carries (the others are kept in `extra`).
+    private static let plainRowFields: Set<CanonicalField> = [
+        .sku, .name, .description, .price, .currency, .quantity, .unit, .category, .brand, .barcode,
+    ]
+    /// Whether ``plainRow(_:)`` can recognise rows at all (no transformations, required fields a plain row has).
+    private let hasPlainLane: Bool
 
     /// The `extra` key of a column without a header: `column_N`, N its 1-based position in the source.
     public static func positionKey(_ index: Int) -> String { "column_\(index + 1)" }
@@ -123,6 +152,104 @@ public final class RowProcessor: Sendable {
                 column: first, code: RowIssue.Code.extraCells,
                 message: "\(keys.count) cell\(keys.count == 1 ? "" : "s") right of the header's last column (\(listed)), kept in extra",
                 severity: .warning))
+    }
+
+    // MARK: Plain rows
+
+    /// The row as a ``PlainRow`` when it is one — read from the parser's bytes, no `String` per cell — else nil,
+    /// and ``process(rowNumber:fields:)`` (with the record's decoded fields) decides. For a plain row both give
+    /// the same stored row: every condition that would make `process` add an issue, an `extra` entry or a
+    /// transformed value sends the row to `process` instead. Blank rows go to `process` too.
+    public func plainRow(_ record: RawRecord) -> PlainRow? {
+        guard hasPlainLane else { return nil }
+        let count = record.fieldCount
+        // Content only in mapped columns and unmapped ones with an `extra` key (not right of the header: those are
+        // extra cells, with their warning), and some content that is certainly not blank.
+        var hasContent = false
+        var hasExtra = false
+        for index in 0..<count {
+            let field = record.field(index)
+            guard let first = field.first(where: { !($0 < 0x80 && String.isASCIIWhitespace($0)) }) else { continue }
+            if index < mappedColumns.count && mappedColumns[index] {
+                if first < 0x80 { hasContent = true }
+                continue
+            }
+            guard index < hasPlainExtraKey.count, hasPlainExtraKey[index] else { return nil }
+            if first >= 0x80 && record.decoding.decode(field).isBlankFast { continue }
+            hasContent = true
+            hasExtra = true
+        }
+        guard hasContent else { return nil }
+
+        var bail = false
+        let indexByField = self.indexByField
+        func text(_ field: CanonicalField) -> PlainRow.Text? {
+            let index = indexByField[field.position]
+            guard index >= 0, index < count else { return nil }
+            let raw = record.field(index)
+            var start = 0, end = raw.count
+            while start < end, raw[start] < 0x80, String.isASCIIWhitespace(raw[start]) { start += 1 }
+            while end > start, raw[end - 1] < 0x80, String.isASCIIWhitespace(raw[end - 1]) { end -= 1 }
+            if start == end { return nil }
+            let trimmed = UnsafeBufferPointer(rebasing: raw[start..<end])
+            guard FieldDecoding.isASCII(trimmed) else {
+                // As `process` reads it: the whole cell decoded, then trimmed.
+                let value = record.decoding.decode(raw).trimmingWhitespaceFast()
+                if value.isEmpty { return nil }
+                if value.hasMoreCharacters(than: field.maxLength) { bail = true }
+                return .string(value)
+            }
+            if trimmed.count > field.maxLength { bail = true }
+            return .bytes(trimmed)
+        }
+        func number(_ field: CanonicalField) -> PlainRow.Text? {
+            guard let value = text(field) else { return nil }
+            // At most 14 bytes: `numeric(18,4)` holds it (longer plain numbers are checked by `process`).
+            guard case .bytes(let b) = value, b.count <= 14, let plain = NumberParser.PlainDecimal(b) else {
+                bail = true
+                return nil
+            }
+            return plain.mantissa == 0 ? .string("0") : .bytes(UnsafeBufferPointer(rebasing: b[plain.canonical]))
+        }
+
+        var row = PlainRow(record: record)
+        if hasExtra { row.extraColumns = plainExtraColumns }
+        row.sku = text(.sku)
+        row.name = text(.name)
+        row.description = text(.description)
+        row.unit = text(.unit)
+        row.category = text(.category)
+        row.brand = text(.brand)
+        row.barcode = text(.barcode)
+        // These are kept in `extra`: not a plain row.
+        if text(.supplierSku) != nil || text(.packSize) != nil || text(.minOrderQty) != nil || text(.vatRate) != nil { return nil }
+        row.price = number(.price)
+        row.quantity = number(.quantity)
+        if let raw = text(.currency) {
+            guard let code = CurrencyCode.normalize(raw.string) else { return nil }
+            row.currency = code
+        } else {
+            row.currency = config.currency
+        }
+        if bail { return nil }
+        for field in requiredPlainFields {
+            let present =
+                switch field {
+                case .sku: row.sku != nil
+                case .name: row.name != nil
+                case .description: row.description != nil
+                case .price: row.price != nil
+                case .currency: row.currency != nil
+                case .quantity: row.quantity != nil
+                case .unit: row.unit != nil
+                case .category: row.category != nil
+                case .brand: row.brand != nil
+                case .barcode: row.barcode != nil
+                case .supplierSku, .minOrderQty, .packSize, .vatRate: false
+                }
+            if !present { return nil }
+        }
+        return row
     }
 
     // MARK: Transformations

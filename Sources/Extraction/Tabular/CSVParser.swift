@@ -75,18 +75,32 @@ public struct CSVParser: Sendable {
             decoding: decoding)
     }
 
+    /// A record handler that gets the record before its fields become strings (``RawRecord``).
+    public typealias RawHandler = (_ record: RawRecord) throws -> Void
+
     /// Parses `bytes`, calling `onRecord(recordNumber, fields)` for each complete non-blank record.
     public mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>, onRecord: (_ recordNumber: Int, _ fields: [String]) throws -> Void) throws {
-        try scan(bytes, keepLines: false) { n, fields, _ in try onRecord(n, fields) }
+        try scan(bytes, keepLines: false) { record in try onRecord(record.number, record.fields()) }
     }
 
     /// Parses `bytes` like ``feed(_:onRecord:)`` and also hands each record's original text to `onRecord` (the
     /// reject file). Costs one copy of a record's bytes only when it spans two chunks.
     public mutating func feedLines(_ bytes: UnsafeBufferPointer<UInt8>, onRecord: LineHandler) throws {
+        try scan(bytes, keepLines: true) { record in try onRecord(record.number, record.fields(), record.line) }
+    }
+
+    /// Parses `bytes` like ``feedLines(_:onRecord:)``, handing each record as the parser holds it: its fields'
+    /// bytes and original text, for a reader that makes strings only of the fields it needs.
+    public mutating func feedRaw(_ bytes: UnsafeBufferPointer<UInt8>, onRecord: RawHandler) throws {
         try scan(bytes, keepLines: true, onRecord: onRecord)
     }
 
-    private mutating func scan(_ bytes: UnsafeBufferPointer<UInt8>, keepLines: Bool, onRecord: LineHandler) throws {
+    /// Parses `bytes` like ``feedRaw(_:onRecord:)`` without keeping the records' text (``RawRecord/line`` is empty).
+    public mutating func feedRecords(_ bytes: UnsafeBufferPointer<UInt8>, onRecord: RawHandler) throws {
+        try scan(bytes, keepLines: false, onRecord: onRecord)
+    }
+
+    private mutating func scan(_ bytes: UnsafeBufferPointer<UInt8>, keepLines: Bool, onRecord: RawHandler) throws {
         guard let base = bytes.baseAddress else { return }
         // Where the current record's text begins in this chunk (0 when it began in an earlier one).
         var lineStart = 0
@@ -234,15 +248,25 @@ public struct CSVParser: Sendable {
 
     /// Ends the input: flushes a last record without a trailing line break.
     public mutating func finish(onRecord: (_ recordNumber: Int, _ fields: [String]) throws -> Void) throws {
-        try finishScan(keepLines: false) { n, fields, _ in try onRecord(n, fields) }
+        try finishScan(keepLines: false) { record in try onRecord(record.number, record.fields()) }
     }
 
     /// Ends the input of ``feedLines(_:onRecord:)``.
     public mutating func finishLines(onRecord: LineHandler) throws {
+        try finishScan(keepLines: true) { record in try onRecord(record.number, record.fields(), record.line) }
+    }
+
+    /// Ends the input of ``feedRaw(_:onRecord:)``.
+    public mutating func finishRaw(onRecord: RawHandler) throws {
         try finishScan(keepLines: true, onRecord: onRecord)
     }
 
-    private mutating func finishScan(keepLines: Bool, onRecord: LineHandler) throws {
+    /// Ends the input of ``feedRecords(_:onRecord:)``.
+    public mutating func finishRecords(onRecord: RawHandler) throws {
+        try finishScan(keepLines: false, onRecord: onRecord)
+    }
+
+    private mutating func finishScan(keepLines: Bool, onRecord: RawHandler) throws {
         switch state {
         case .quoted, .escapedInQuoted:
             throw JobError(
@@ -304,7 +328,7 @@ public struct CSVParser: Sendable {
     }
 
     /// Ends a record; with `keepLines`, its text is the bytes carried from earlier chunks plus `tail`.
-    private mutating func endRecord(_ onRecord: LineHandler, keepLines: Bool, tail: UnsafeBufferPointer<UInt8>) throws {
+    private mutating func endRecord(_ onRecord: RawHandler, keepLines: Bool, tail: UnsafeBufferPointer<UInt8>) throws {
         guard keepLines else { return try endRecord(onRecord, line: UnsafeBufferPointer(start: nil, count: 0)) }
         lineStarted = false
         if lineCarry.isEmpty { return try endRecord(onRecord, line: tail) }
@@ -314,7 +338,7 @@ public struct CSVParser: Sendable {
         try line.withUnsafeBufferPointer { try endRecord(onRecord, line: $0) }
     }
 
-    private mutating func endRecord(_ onRecord: LineHandler, line: UnsafeBufferPointer<UInt8>) throws {
+    private mutating func endRecord(_ onRecord: RawHandler, line: UnsafeBufferPointer<UInt8>) throws {
         recordNumber += 1
         defer {
             record.removeAll(keepingCapacity: true)
@@ -323,16 +347,51 @@ public struct CSVParser: Sendable {
             quotedEnd = 0
         }
         if fieldEnds.count == 1 && record.isEmpty && !quotedInRecord { return }
-        var fields: [String] = []
-        fields.reserveCapacity(fieldEnds.count)
-        let decoding = self.decoding
-        record.withUnsafeBufferPointer { p in
-            var start = 0
-            for end in fieldEnds {
-                fields.append(decoding.decode(UnsafeBufferPointer(rebasing: p[start..<end])))
-                start = end
+        let number = recordNumber, decoding = self.decoding
+        try record.withUnsafeBufferPointer { bytes in
+            try fieldEnds.withUnsafeBufferPointer { ends in
+                try onRecord(RawRecord(number: number, bytes: bytes, fieldEnds: ends, line: line, decoding: decoding))
             }
         }
-        try onRecord(recordNumber, fields, line)
     }
+}
+
+/// A record as ``CSVParser`` holds it before its fields become strings; valid only during the handler's call.
+public struct RawRecord {
+    /// The 1-based physical record number (blank and comment lines counted).
+    public let number: Int
+    /// The fields' bytes back to back: quotes removed, escapes resolved, in the file's (or transcoded) encoding.
+    public let bytes: UnsafeBufferPointer<UInt8>
+    /// Where each field ends in ``bytes``.
+    public let fieldEnds: UnsafeBufferPointer<Int>
+    /// The record's original text (empty unless the parser keeps lines).
+    public let line: UnsafeBufferPointer<UInt8>
+    /// How the bytes become strings.
+    public let decoding: FieldDecoding
+
+    /// How many fields the record has.
+    @inline(__always)
+    public var fieldCount: Int { fieldEnds.count }
+
+    /// The bytes of field `index`.
+    @inline(__always)
+    public func field(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+        let start = index == 0 ? 0 : fieldEnds[index - 1]
+        return UnsafeBufferPointer(rebasing: bytes[start..<fieldEnds[index]])
+    }
+
+    /// Every field decoded, as the parser's string handlers get them.
+    public func fields() -> [String] {
+        var fields: [String] = []
+        fields.reserveCapacity(fieldEnds.count)
+        var start = 0
+        for end in fieldEnds {
+            fields.append(decoding.decode(UnsafeBufferPointer(rebasing: bytes[start..<end])))
+            start = end
+        }
+        return fields
+    }
+
+    /// The original text decoded like the fields.
+    public func decodedLine() -> String { decoding.decode(line) }
 }

@@ -42,7 +42,9 @@ public struct CSVReader: EscapingTabularReader {
         progress: (_ bytesRead: Int64) -> Void,
         onRow: (_ rowNumber: Int, _ fields: [String]) throws -> Void
     ) throws {
-        try stream(limits: limits, isCancelled: isCancelled, progress: progress, keepLines: false) { n, fields, _ in try onRow(n, fields) }
+        try stream(limits: limits, isCancelled: isCancelled, progress: progress, keepLines: false) { record in
+            try onRow(record.number, record.fields())
+        }
     }
 
     /// Reads like ``read(limits:isCancelled:progress:onRow:)`` and also offers each row's original text — the
@@ -55,6 +57,20 @@ public struct CSVReader: EscapingTabularReader {
         progress: (_ bytesRead: Int64) -> Void,
         onRow: (_ rowNumber: Int, _ fields: [String], _ line: () -> String) throws -> Void
     ) throws {
+        try readRaw(limits: limits, isCancelled: isCancelled, progress: progress) { record in
+            try onRow(record.number, record.fields()) { record.decodedLine() }
+        }
+    }
+
+    /// Reads like ``readLines(limits:isCancelled:progress:onRow:)`` but hands each row as the parser holds it
+    /// (``RawRecord``: the fields' bytes and the original text, valid only during the call), for a caller that
+    /// makes strings only of the cells it needs. Preamble rows are skipped and the row limit is applied first.
+    public func readRaw(
+        limits: ExtractionLimits,
+        isCancelled: @Sendable () -> Bool,
+        progress: (_ bytesRead: Int64) -> Void,
+        onRow: (_ record: RawRecord) throws -> Void
+    ) throws {
         try withoutActuallyEscaping(isCancelled) { isCancelled in
             try stream(limits: limits, isCancelled: isCancelled, progress: progress, keepLines: true, onRow: onRow)
         }
@@ -65,7 +81,7 @@ public struct CSVReader: EscapingTabularReader {
         isCancelled: @escaping @Sendable () -> Bool,
         progress: (_ bytesRead: Int64) -> Void,
         keepLines: Bool,
-        onRow: (_ rowNumber: Int, _ fields: [String], _ line: () -> String) throws -> Void
+        onRow: (_ record: RawRecord) throws -> Void
     ) throws {
         let file = try ChunkedFile.opening(path: path, stream: source)
         try file.checkSize(limits)
@@ -82,17 +98,16 @@ public struct CSVReader: EscapingTabularReader {
         // A job that places its header itself (`header_row` / `skip_rows`) counts physical rows: nothing is skipped.
         let preamble = options.keepPreamble ? 0 : probe.sniffed.preambleRecords
 
-        let decoding = probe.encoding.decoding
-        func deliver(_ number: Int, _ fields: [String], _ line: UnsafeBufferPointer<UInt8>) throws {
-            if number <= preamble { return }
-            try gate.admit(rowNumber: number)
-            try onRow(number, fields) { decoding.decode(line) }
+        func deliver(_ record: RawRecord) throws {
+            if record.number <= preamble { return }
+            try gate.admit(rowNumber: record.number)
+            try onRow(record)
         }
         func feed(_ bytes: UnsafeBufferPointer<UInt8>) throws {
             if keepLines {
-                try parser.feedLines(bytes, onRecord: deliver)
+                try parser.feedRaw(bytes, onRecord: deliver)
             } else {
-                try parser.feed(bytes) { try deliver($0, $1, UnsafeBufferPointer(start: nil, count: 0)) }
+                try parser.feedRecords(bytes, onRecord: deliver)
             }
         }
         func process(_ raw: UnsafeBufferPointer<UInt8>) throws {
@@ -119,9 +134,9 @@ public struct CSVReader: EscapingTabularReader {
             if !utf8Buffer.isEmpty { try utf8Buffer.withUnsafeBufferPointer { try feed($0) } }
         }
         if keepLines {
-            try parser.finishLines(onRecord: deliver)
+            try parser.finishRaw(onRecord: deliver)
         } else {
-            try parser.finish { try deliver($0, $1, UnsafeBufferPointer(start: nil, count: 0)) }
+            try parser.finishRecords(onRecord: deliver)
         }
         progress(file.offset)
     }
