@@ -272,10 +272,13 @@ struct SourceCells {
 
 /// Small, allocation-light JSON writers for COPY fields.
 enum JSONFragments {
+    /// `s` as a JSON string. NUL characters are dropped, as the text columns drop them: `jsonb` refuses `\u0000`,
+    /// and one such cell would fail the whole COPY.
     static func escape(_ s: String, into out: inout String) {
         out.append("\"")
         for ch in s.unicodeScalars {
             switch ch {
+            case "\u{0}": continue
             case "\"": out.append("\\\"")
             case "\\": out.append("\\\\")
             case "\n": out.append("\\n")

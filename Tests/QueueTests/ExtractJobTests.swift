@@ -154,6 +154,35 @@ struct ExtractJobTests {
         #expect(w.isRunning)
     }
 
+    /// A NUL character in a cell that is kept as JSON — an unmapped field in `extra`, an invalid row's source for
+    /// the reject file — failed the whole COPY (`jsonb` refuses `\u0000`) and dead-lettered the job as a database
+    /// error. JSON input can carry one (`"\u0000"`; a CSV with NUL bytes is refused as binary before). The text
+    /// columns drop NULs; so does the JSON now, and the job completes with every row.
+    @Test func nulCharactersInCellsKeptAsJSONDoNotFailTheJob() async throws {
+        let w = try startWorker()
+        defer { w.signal(SIGTERM) }
+        let ndjson = #"""
+            {"sku":"N-1","price":1.5,"notes":"pad\u0000ded"}
+            {"sku":"N-2","price":null,"notes":"bad\u0000row"}
+            {"sku":"N-3","price":2,"notes":"fine"}
+
+            """#
+        let id = try await submit(Data(ndjson.utf8), name: "nul.ndjson")
+        let row = try await waitFinal(id)
+        #expect(row?.string("status") == "completed", "\(row?.string("error") ?? "-")")
+        let rows = try await pool.query(
+            "SELECT sku, valid, extra->>'notes' AS notes, source::text AS source FROM quarry.result_rows WHERE job_id = $1 ORDER BY row_number",
+            [id])
+        let stored = Array(rows)
+        #expect(stored.map { $0.string("sku") } == ["N-1", "N-2", "N-3"])
+        #expect(stored.first?.string("notes") == "padded")
+        #expect(stored.count == 3 && stored[1].bool("valid") == false)
+        #expect(
+            stored.count == 3 && (stored[1].string("source") ?? "").contains("badrow"),
+            "\(stored.count == 3 ? stored[1].string("source") ?? "-" : "-")")
+        #expect(w.isRunning)
+    }
+
     @Test func documentsGiveTextPagesAndWordCounts() async throws {
         let w = try startWorker()
         defer { w.signal(SIGTERM) }
