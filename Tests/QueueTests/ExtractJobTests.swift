@@ -180,6 +180,13 @@ struct ExtractJobTests {
         #expect(
             stored.count == 3 && (stored[1].string("source") ?? "").contains("badrow"),
             "\(stored.count == 3 ? stored[1].string("source") ?? "-" : "-")")
+        // In a field name: the header is also in the job's summary (JSON encoded, then stored as jsonb).
+        let named = try await submit(Data(#"{"sku":"K-1","price":1,"no\u0000te":"x\\u0000y"}"#.utf8), name: "nulkey.ndjson")
+        let done = try await waitFinal(named)
+        #expect(done?.string("status") == "completed", "\(done?.string("error") ?? "-")")
+        let extra = try await pool.query("SELECT extra::text AS e FROM quarry.result_rows WHERE job_id = $1", [named]).first
+        // The NUL is dropped; an escaped backslash followed by "u0000" is text, kept.
+        #expect(extra?.string("e") == #"{"note": "x\\u0000y"}"#, "\(extra?.string("e") ?? "-")")
         #expect(w.isRunning)
     }
 
