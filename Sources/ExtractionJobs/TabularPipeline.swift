@@ -193,7 +193,7 @@ struct TabularPipeline {
     }
 
     /// A plain row as the 19 columns of `quarry.result_row`: what ``encode(_:isValid:source:into:)`` writes for
-    /// the same row after `RowProcessor.process` (valid, no issues, no extra, no source).
+    /// the same row after `RowProcessor.process` (valid, no issues, `extra` only from unmapped columns, no source).
     private func encode(_ row: PlainRow, into e: inout ResultBlockEncoder) throws {
         let isNew = row.sku != nil
         e.beginRow()
