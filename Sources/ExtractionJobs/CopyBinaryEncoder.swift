@@ -61,6 +61,9 @@ struct CopyBinaryEncoder {
         value.withUTF8 { text($0) }
     }
 
+    /// A `text` value from its UTF-8 bytes (NUL bytes dropped, as for a `String`).
+    mutating func field(utf8 bytes: UnsafeBufferPointer<UInt8>) { text(bytes) }
+
     /// A `jsonb` value from JSON text (NULL for nil): version 1, then the text.
     mutating func field(jsonb value: String?) {
         guard var value else { return null() }
@@ -75,17 +78,17 @@ struct CopyBinaryEncoder {
     /// Throws for any other text, rather than storing something else.
     mutating func field(numeric text: String?) throws {
         guard var text else { return null() }
-        let ok = text.withUTF8 { numeric($0) }
-        guard ok else { throw JobError(.extractionError, "cannot encode '\(text.prefix(40))' as a number for COPY") }
+        try text.withUTF8 { try field(numericUTF8: $0) }
+    }
+
+    /// A `numeric` value from the UTF-8 bytes of plain decimal text, like ``field(numeric:)``.
+    mutating func field(numericUTF8 bytes: UnsafeBufferPointer<UInt8>) throws {
+        guard numeric(bytes) else {
+            throw JobError(.extractionError, "cannot encode '\(String(decoding: bytes, as: UTF8.self).prefix(40))' as a number for COPY")
+        }
     }
 
     /// A raw big-endian `int4` (no length prefix): array headers, column type OIDs inside a record.
-    /// A text field from its UTF-8 bytes (NUL bytes dropped, as for a `String`).
-    mutating func field(utf8 bytes: UnsafeBufferPointer<UInt8>) { text(bytes) }
-
-    /// A numeric field from plain decimal text bytes; false when they are not a number.
-    mutating func field(numericUTF8 bytes: UnsafeBufferPointer<UInt8>) -> Bool { numeric(bytes) }
-
     mutating func raw(int4 value: Int32) { int32(value) }
 
     /// Reserves a length prefix for a value whose bytes follow; returns its position for ``endLength(at:)``.
