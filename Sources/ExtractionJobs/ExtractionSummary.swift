@@ -103,33 +103,6 @@ public struct ExtractionSummary: Sendable, Codable, Hashable {
     public func jsonText() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Self.droppingNULs(try encoder.encode(self))
-    }
-
-    /// The JSON text without `\u0000` escapes (NUL characters from a file's cells or header), which `jsonb` refuses:
-    /// every backslash in JSON starts an escape, so an escaped backslash followed by `u0000` is left alone.
-    static func droppingNULs(_ json: Data) -> String {
-        let nul = Array(#"\u0000"#.utf8)
-        guard json.firstRange(of: nul) != nil else { return String(decoding: json, as: UTF8.self) }
-        let bytes = [UInt8](json)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "\\") {
-                if bytes[i...].starts(with: nul) {
-                    i += nul.count
-                    continue
-                }
-                out.append(bytes[i])
-                i += 1
-                if i < bytes.count { out.append(bytes[i]) }
-                i += 1
-                continue
-            }
-            out.append(bytes[i])
-            i += 1
-        }
-        return String(decoding: out, as: UTF8.self)
+        return JSONFragments.withoutNULEscapes(try encoder.encode(self))
     }
 }

@@ -271,9 +271,12 @@ struct SourceCells {
 }
 
 /// Small, allocation-light JSON writers for COPY fields.
+///
+/// JSON stored as `jsonb` never holds a NUL character: PostgreSQL refuses `\u0000`, and one cell with a NUL would fail
+/// the whole COPY (or the summary's insert). NULs are dropped, as the text columns drop them — by ``escape(_:into:)``
+/// for the JSON written here, by ``withoutNULEscapes(_:)`` for `JSONEncoder` output (the job's summary).
 enum JSONFragments {
-    /// `s` as a JSON string. NUL characters are dropped, as the text columns drop them: `jsonb` refuses `\u0000`,
-    /// and one such cell would fail the whole COPY.
+    /// `s` as a JSON string, NUL characters dropped.
     static func escape(_ s: String, into out: inout String) {
         out.append("\"")
         for ch in s.unicodeScalars {
@@ -321,6 +324,28 @@ enum JSONFragments {
             escape(value.string, into: &out)
         }
         return out.utf8.count > 1 ? out + "}" : nil
+    }
+
+    /// JSON text without `\u0000` escapes: every backslash in JSON starts an escape, so an escaped backslash followed
+    /// by `u0000` is text and stays.
+    static func withoutNULEscapes(_ json: Data) -> String {
+        let nul = Array(#"\u0000"#.utf8)
+        guard json.firstRange(of: nul) != nil else { return String(decoding: json, as: UTF8.self) }
+        let bytes = [UInt8](json)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i...].starts(with: nul) {
+                i += nul.count
+                continue
+            }
+            // An escape is copied whole (two bytes, or its first two: `\uXXXX`'s digits then pass one by one).
+            let step = bytes[i] == UInt8(ascii: "\\") ? 2 : 1
+            out.append(contentsOf: bytes[i..<min(i + step, bytes.count)])
+            i += step
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func issues(_ issues: [RowIssue]) -> String {
