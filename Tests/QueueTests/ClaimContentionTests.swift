@@ -151,11 +151,7 @@ struct ClaimContentionTests {
         let kind = "elected"
         let holder = try OldSnapshotHolder(url: db.url)
         defer { holder.release() }
-        // 3,000 jobs claimed under the old snapshot: their claim-index entries stay behind the cursor.
-        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 3_000))
-        let claimed = try await store.claimUntilEmpty(workerID: "elected", kinds: [kind], batch: 500, upTo: 3_000).count
-        #expect(claimed == 3_000)
-        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 30))
+        try await claimBehindTheCursorThenQueueMore(db: db, store: store, org: org, kind: kind)
         func claimTen() async throws -> (read: Int, claimed: Int) {
             var n = 0
             let read = try await TestDatabase.indexEntriesRead("jobs_claim_org_idx", url: db.url) { c in
@@ -164,7 +160,6 @@ struct ClaimContentionTests {
             }
             return (read, n)
         }
-        try await db.pool.query("UPDATE quarry.claim_cursors SET full_scan_at = now() - interval '1 hour' WHERE scope = $1", [org])
         // A concurrent claim holds the cursor row.
         let mover = try PostgresConnection(conninfo: db.url, applicationName: "cursor-mover")
         defer { mover.close() }
@@ -197,12 +192,7 @@ struct ClaimContentionTests {
         _ = try await store.enqueue(org: UUID(), kind: "parked")
         let holder = try OldSnapshotHolder(url: db.url)
         defer { holder.release() }
-        // 3,000 jobs claimed under the old snapshot: their claim-index entries stay behind the cursor.
-        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 3_000))
-        let claimed = try await store.claimUntilEmpty(workerID: "walked", kinds: [kind], batch: 500, upTo: 3_000).count
-        #expect(claimed == 3_000)
-        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 30))
-        try await db.pool.query("UPDATE quarry.claim_cursors SET full_scan_at = now() - interval '1 hour' WHERE scope = $1", [org])
+        try await claimBehindTheCursorThenQueueMore(db: db, store: store, org: org, kind: kind)
         var got = 0
         let read = try await TestDatabase.indexEntriesRead("jobs_claim_org_idx", url: db.url) { c in
             got = try c.query("SELECT count(*) AS n FROM quarry.claim('walked', ARRAY[$1], 10)", [kind]).first?.int("n") ?? 0
@@ -210,5 +200,15 @@ struct ClaimContentionTests {
         #expect(got == 10)
         #expect(read >= 3_000, "the full scan read \(read) entries: no full scan")
         #expect(read < 4_500, "the full scan read \(read) entries of jobs_claim_org_idx (3,000 behind the cursor): the org was walked twice")
+    }
+
+    /// While an old snapshot is held: 3,000 jobs of `org` enqueued and claimed (their claim-index entries stay behind
+    /// the cursor), 30 more queued, and the org's cursor made due a full scan.
+    func claimBehindTheCursorThenQueueMore(db: IsolatedDatabase, store: JobStore, org: UUID, kind: String) async throws {
+        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 3_000))
+        let claimed = try await store.claimUntilEmpty(workerID: kind, kinds: [kind], batch: 500, upTo: 3_000).count
+        #expect(claimed == 3_000)
+        _ = try await store.enqueueBulk(org: org, kind: kind, payloads: Array(repeating: "{}", count: 30))
+        try await db.pool.query("UPDATE quarry.claim_cursors SET full_scan_at = now() - interval '1 hour' WHERE scope = $1", [org])
     }
 }
